@@ -1,0 +1,151 @@
+// `npm run cluster -- up|status|down`: the local control plane for people, in the background.
+// `up` starts a detached `serve` process that owns the control plane and writes a state file;
+// `down` asks it to stop (SIGTERM) and waits; `status` reads the state and asks /readyz.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { cacheRoot, ensureBinaries, repoRoot } from '../test/harness/binaries.js';
+import { ControlPlane } from '../test/harness/controlplane.js';
+import { waitFor } from '../test/harness/process.js';
+
+const home = path.join(cacheRoot(), 'cluster');
+const statePath = path.join(home, 'state.json');
+const logPath = path.join(home, 'cluster.log');
+
+interface State {
+  pid: number;
+  kubeconfig: string;
+  server: string;
+  dir: string;
+  versions: { kubernetes: string; etcd: string };
+  ready: boolean;
+}
+
+function readState(): State | undefined {
+  if (!existsSync(statePath)) return undefined;
+  try {
+    return JSON.parse(readFileSync(statePath, 'utf8')) as State;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function printUsage(s: State): void {
+  process.stdout.write([
+    `control plane up: Kubernetes ${s.versions.kubernetes}, etcd ${s.versions.etcd}, apiserver ${s.server}`,
+    `kubeconfig: ${s.kubeconfig}`,
+    `use it:     export KUBECONFIG=${s.kubeconfig}; kubectl get --raw /readyz`,
+    `or:         kubectl --kubeconfig ${s.kubeconfig} api-resources --api-group=modelgate.io`,
+    'stop it:    npm run cluster -- down',
+    '',
+  ].join('\n'));
+}
+
+async function up(): Promise<number> {
+  const s = readState();
+  if (s && alive(s.pid) && s.ready) {
+    printUsage(s);
+    return 0;
+  }
+  if (s) rmSync(statePath, { force: true });
+  mkdirSync(home, { recursive: true });
+  ensureBinaries(); // builds in the foreground on first use, so its progress is visible
+  const out = openSync(logPath, 'a');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts', 'cluster.ts'), 'serve'], {
+    cwd: repoRoot,
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  child.unref();
+  const started = Date.now();
+  const state = await waitFor('the control plane to be ready', async () => {
+    if (child.exitCode !== null) throw new Error(`the control plane exited early (code ${child.exitCode}): see ${logPath}`);
+    const st = readState();
+    return st?.ready ? st : undefined;
+  }, 120_000, 200).catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    return undefined;
+  });
+  if (!state) return 1;
+  process.stdout.write(`started in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  printUsage(state);
+  return 0;
+}
+
+async function serve(): Promise<void> {
+  const dir = path.join(home, 'run');
+  rmSync(dir, { recursive: true, force: true });
+  const cp = new ControlPlane({ dir, log: (l) => process.stdout.write(`${l}\n`) });
+  const stop = async (): Promise<void> => {
+    await cp.stop(true);
+    rmSync(statePath, { force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  try {
+    await cp.start();
+  } catch (err) {
+    process.stdout.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    await cp.stop(true);
+    process.exit(1);
+  }
+  const state: State = { pid: process.pid, kubeconfig: cp.kubeconfigPath, server: cp.server, dir, versions: cp.versions, ready: true };
+  writeFileSync(statePath, JSON.stringify(state, null, 2));
+  setInterval(() => undefined, 1 << 30);
+}
+
+async function status(): Promise<number> {
+  const s = readState();
+  if (!s || !alive(s.pid)) {
+    process.stdout.write('control plane: down (start it with `npm run cluster -- up`)\n');
+    return 1;
+  }
+  const kubectl = ensureBinaries().kubectl;
+  const ready = await new Promise<string>((resolve) => {
+    const c = spawn(kubectl, ['--kubeconfig', s.kubeconfig, 'get', '--raw', '/readyz'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('error', () => resolve('kubectl not found'));
+    c.on('exit', () => resolve(out.trim() || 'not ready'));
+  });
+  process.stdout.write(`control plane: up (pid ${s.pid}), readyz: ${ready}\n`);
+  printUsage(s);
+  return ready === 'ok' ? 0 : 1;
+}
+
+async function down(): Promise<number> {
+  const s = readState();
+  if (!s || !alive(s.pid)) {
+    rmSync(statePath, { force: true });
+    process.stdout.write('control plane: already down\n');
+    return 0;
+  }
+  process.kill(s.pid, 'SIGTERM');
+  await waitFor('the control plane to stop', async () => (alive(s.pid) ? undefined : true), 30_000, 200);
+  process.stdout.write('control plane: stopped\n');
+  return 0;
+}
+
+const verb = process.argv[2] ?? 'status';
+const verbs: Record<string, () => Promise<number | void>> = { up, status, down, serve };
+const fn = verbs[verb];
+if (!fn) {
+  process.stderr.write(`unknown command "${verb}": use up, status or down\n`);
+  process.exit(2);
+}
+fn().then((code) => {
+  if (typeof code === 'number') process.exit(code);
+}, (err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Entry for `npm test` and `npm run demo`: installs the npm dependencies when they are missing
+# or stale, then runs scripts/<command>.ts on the project's Node 24 (from the `node` package).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmd=${1:?usage: scripts/run.sh <test|demo|cluster> [args]}; shift
+if [ ! -x node_modules/.bin/tsx ] || [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "installing npm dependencies (npm ci)..." >&2
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+exec node --import tsx "scripts/$cmd.ts" "$@"

@@ -1,0 +1,9 @@
+// Mocha root hooks: whatever real server a test file started is stopped once, at the end.
+import { stopSharedControlPlane } from './controlplane.js';
+
+export const mochaHooks = {
+  async afterAll(this: Mocha.Context): Promise<void> {
+    this.timeout(60_000);
+    await stopSharedControlPlane();
+  },
+};
