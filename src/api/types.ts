@@ -19,6 +19,8 @@ export const ANNOTATIONS = {
   digest: `${GROUP}/digest`,
   /** On a checkpoint: ask for a rollback now. Value: "true" or the name of an older checkpoint. */
   rollbackRequest: `${GROUP}/rollback`,
+  /** On the Deployment: uid of the checkpoint the last rollback took out ("" after a deploy). */
+  rolledBackFrom: `${GROUP}/rolled-back-from`,
 } as const;
 
 export const FINALIZER = `${GROUP}/cleanup`;
@@ -291,6 +293,8 @@ export interface ModelCheckpointStatus {
   analysis?: AnalysisStatus;
   /** The generation that was rolled back: never deployed again until the spec changes. */
   rolledBackGeneration?: number;
+  /** The production checkpoint this one was validated against (none for the first of a target). */
+  validatedAgainst?: { checkpoint?: string; digest?: string };
   history?: HistoryEntry[];
 }
 

@@ -1,0 +1,86 @@
+// The live guard's step for one checkpoint: measure each metric in Prometheus once per
+// interval, judge it, count it, decide. Fetching (MetricProvider) and judging (analysis.ts,
+// pure) stay apart; this file only sequences them and keeps the state in status.
+import type { AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
+import {
+  ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, judge, renderQuery, updateCounts, type QueryVars,
+} from '../monitor/analysis.js';
+import type { MetricProvider } from '../monitor/prometheus.js';
+import type { AnalysisOutcome, Analyzer } from './reconciler.js';
+
+export interface PrometheusAnalyzerOptions {
+  /** A provider for a Prometheus URL (one per URL, reused). */
+  provider: (url: string) => MetricProvider;
+  defaultUrl?: string;
+  onMeasurement?: (namespace: string, checkpoint: string, m: Measurement) => void;
+}
+
+export const NO_PROMETHEUS = 'NoPrometheus';
+
+export class PrometheusAnalyzer implements Analyzer {
+  constructor(private readonly o: PrometheusAnalyzerOptions) {}
+
+  async analyze(cp: ModelCheckpoint, now: Date, signal?: AbortSignal): Promise<AnalysisOutcome> {
+    const spec = cp.spec.analysis;
+    const prev: AnalysisStatus = cp.status?.analysis ?? {};
+    const intervalMs = (spec?.intervalSeconds ?? 30) * 1000;
+    if (!spec || spec.metrics.length === 0) {
+      return { analysis: prev, action: 'Healthy', reason: 'NoAnalysis', message: 'no analysis metrics configured', requeueAfterMs: intervalMs };
+    }
+    const url = spec.prometheusUrl ?? this.o.defaultUrl;
+    if (!url) {
+      return { analysis: prev, action: 'Hold', reason: NO_PROMETHEUS, message: 'no Prometheus to ask: set spec.analysis.prometheusUrl or the operator flag --prometheus-url', requeueAfterMs: intervalMs };
+    }
+    const startedAt = prev.startedAt ?? now.toISOString();
+    const started = Date.parse(startedAt);
+    const delayMs = (spec.initialDelaySeconds ?? 0) * 1000;
+    const elapsed = now.getTime() - started;
+    if (elapsed < delayMs) {
+      return { analysis: { ...prev, startedAt }, action: 'Continue', reason: 'InitialDelay', message: `analysis starts ${Math.ceil((delayMs - elapsed) / 1000)} s from now`, requeueAfterMs: delayMs - elapsed };
+    }
+    const last = prev.lastMeasuredAt ? Date.parse(prev.lastMeasuredAt) : undefined;
+    if (last !== undefined && now.getTime() - last < intervalMs) {
+      // Woken early (an event): measure on the interval, not on every event.
+      const d = decideAnalysis(spec, prev.counts, prev.measurements ?? [], (now.getTime() - started) / 1000);
+      if (d.action === 'Continue') return { analysis: prev, action: 'Continue', reason: d.reason, message: d.message, requeueAfterMs: intervalMs - (now.getTime() - last) };
+    }
+    const provider = this.o.provider(url);
+    const ns = cp.metadata.namespace as string;
+    const vars: QueryVars = { model: cp.spec.model, version: cp.spec.version, namespace: ns, deployment: cp.spec.target.deployment, checkpoint: cp.metadata.name as string };
+    const point = cp.status?.deployment?.rollbackPoint;
+    const baselineVars: QueryVars = point ? { ...vars, version: point.version, checkpoint: point.checkpoint } : vars;
+    const deployedAt = cp.status?.deployment?.deployedAt ? new Date(cp.status.deployment.deployedAt) : new Date(started);
+    const baseline: Record<string, number> = { ...(prev.baseline ?? {}) };
+    const added: Measurement[] = [];
+    for (const metric of spec.metrics) {
+      let query: string;
+      try {
+        query = renderQuery(metric.query, vars);
+      } catch (err) {
+        added.push({ metric: metric.name, phase: 'Error', at: now.toISOString(), message: `spec.analysis.metrics[${metric.name}].query: ${(err as Error).message}` });
+        continue;
+      }
+      if (metric.maxRelativeDegradation !== undefined && baseline[metric.name] === undefined) {
+        // The baseline: the previous checkpoint's series just before this rollout began (or an explicit query).
+        try {
+          const bq = renderQuery(metric.baselineQuery ?? metric.query, baselineVars);
+          const r = await provider.measure(bq, metric.baselineQuery ? now : deployedAt, signal);
+          const values = r.kind === 'vector' ? r.samples.map((s) => s.value) : r.kind === 'scalar' ? [r.value] : [];
+          const finite = values.filter(Number.isFinite);
+          if (finite.length > 0) baseline[metric.name] = finite.reduce((a, b) => a + b, 0) / finite.length;
+        } catch {
+          // stays undefined: the judge calls the relative bound inconclusive
+        }
+      }
+      const result = await provider.measure(query, now, signal);
+      const m = judge(metric, result, baseline[metric.name], spec.bands, { at: now, query });
+      added.push(m);
+      this.o.onMeasurement?.(ns, cp.metadata.name as string, m);
+    }
+    const counts = updateCounts(prev.counts, added);
+    const measurements = appendMeasurements(prev.measurements, added, ANALYSIS_DEFAULTS.keepMeasurements);
+    const d = decideAnalysis(spec, counts, measurements, (now.getTime() - started) / 1000);
+    const analysis: AnalysisStatus = { startedAt, baseline, counts, measurements, lastMeasuredAt: now.toISOString(), decision: `${d.action}: ${d.reason}` };
+    return { analysis, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs };
+  }
+}

@@ -1,0 +1,27 @@
+// The audit trail of a target: one ConfigMap per Deployment (modelgate-audit-<deployment>),
+// one entry per deploy or rollback — what, when, why, and the numbers at the time. It outlives
+// the checkpoints, so a person can still see why production changed after they are gone.
+import type { Checkpoints } from '../kube/checkpoints.js';
+import type { AuditLog } from './reconciler.js';
+
+export const auditConfigMapName = (deployment: string): string => `modelgate-audit-${deployment}`.slice(0, 253);
+
+export class ConfigMapAudit implements AuditLog {
+  constructor(
+    private readonly checkpoints: Checkpoints,
+    /** Entries kept per target. */
+    private readonly keep = 50,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async record(namespace: string, deployment: string, entry: Record<string, unknown>): Promise<void> {
+    const name = auditConfigMapName(deployment);
+    const data = (await this.checkpoints.readConfigMap(namespace, name)) ?? {};
+    let at = this.now().toISOString();
+    while (data[at] !== undefined) at = new Date(Date.parse(at) + 1).toISOString();
+    data[at] = JSON.stringify({ at, ...entry });
+    const kept = Object.keys(data).sort().slice(-this.keep);
+    // Server-side apply of the whole set: keys left out are pruned from the operator's own fields.
+    await this.checkpoints.applyConfigMap(namespace, name, Object.fromEntries(kept.map((k) => [k, data[k] as string])), { 'modelgate.io/deployment': deployment });
+  }
+}

@@ -1,0 +1,146 @@
+// A keyed work queue as client-go's: a key waits at most once (de-duplicated), is never handed
+// to two workers at once (a key added while it is processed waits until done()), and failures
+// back off exponentially per key. Events only add keys; the reconcile reads the object afresh.
+
+export interface QueueOptions {
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Random share added to each backoff so many keys failing together do not retry together. */
+  jitter?: number;
+  random?: () => number;
+  onDepth?: (depth: number) => void;
+}
+
+export class WorkQueue {
+  private readonly order: string[] = [];
+  private readonly dirty = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly waiters: Array<(key: string | undefined) => void> = [];
+  private closed = false;
+  private readonly base: number;
+  private readonly max: number;
+  private readonly jitter: number;
+  private readonly random: () => number;
+
+  constructor(private readonly opts: QueueOptions = {}) {
+    this.base = opts.baseDelayMs ?? 500;
+    this.max = opts.maxDelayMs ?? 5 * 60_000;
+    this.jitter = opts.jitter ?? 0.2;
+    this.random = opts.random ?? Math.random;
+  }
+
+  get depth(): number {
+    return this.order.length;
+  }
+
+  add(key: string): void {
+    if (this.closed || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.dirty.delete(key);
+      this.processing.add(key);
+      waiter(key);
+    } else {
+      this.order.push(key);
+      this.opts.onDepth?.(this.order.length);
+    }
+  }
+
+  /** Adds the key after `ms`; an earlier pending schedule for the same key wins. */
+  addAfter(key: string, ms: number): void {
+    if (this.closed) return;
+    if (ms <= 0) return this.add(key);
+    const at = Date.now() + ms;
+    const existing = this.timers.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
+    timer.unref();
+    this.timers.set(key, { at, timer });
+  }
+
+  /** Requeue after a failure: base * 2^failures, capped, with jitter. Returns the delay. */
+  addRateLimited(key: string): number {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    const delay = Math.min(this.max, this.base * 2 ** n) * (1 + this.jitter * this.random());
+    this.addAfter(key, Math.round(delay));
+    return Math.round(delay);
+  }
+
+  retries(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** The key succeeded: its backoff starts again from the base. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  /** Waits for the next key; undefined once the queue is shut down and drained. */
+  get(): Promise<string | undefined> {
+    const key = this.order.shift();
+    if (key !== undefined) {
+      this.opts.onDepth?.(this.order.length);
+      this.dirty.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    if (this.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.has(key)) {
+      this.dirty.delete(key);
+      this.add(key);
+    }
+  }
+
+  isProcessing(key: string): boolean {
+    return this.processing.has(key);
+  }
+
+  shutdown(): void {
+    this.closed = true;
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+}
+
+export type ReconcileResult = { requeueAfterMs?: number } | void;
+
+/** Runs `workers` loops that take keys and reconcile them until the queue shuts down. */
+export async function runWorkers(
+  queue: WorkQueue,
+  workers: number,
+  reconcile: (key: string) => Promise<ReconcileResult>,
+  onError: (key: string, err: unknown, retryInMs: number) => void,
+): Promise<void> {
+  const loop = async (): Promise<void> => {
+    for (;;) {
+      const key = await queue.get();
+      if (key === undefined) return;
+      try {
+        const result = await reconcile(key);
+        queue.forget(key);
+        if (result && result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+      } catch (err) {
+        const delay = queue.addRateLimited(key);
+        onError(key, err, delay);
+      } finally {
+        queue.done(key);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: workers }, loop));
+}

@@ -1,0 +1,478 @@
+// The reconcile: read the checkpoint and its target afresh, ask the phase machine for the next
+// step, do that one step's I/O, write status. Long work runs as background jobs (jobs.ts);
+// every write is conditional on the resourceVersion it was computed from.
+import { CONDITION, setCondition } from '../api/conditions.js';
+import { REASON } from '../api/reasons.js';
+import {
+  ANNOTATIONS, API_VERSION, DEFAULT_MODEL_ENV, FINALIZER, KIND,
+  type AnalysisStatus, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type RollbackPoint,
+} from '../api/types.js';
+import { isConflict, isNotFound } from '../kube/client.js';
+import type { Checkpoints } from '../kube/checkpoints.js';
+import { claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
+import type { EventRecorder, EventType } from '../kube/events.js';
+import { StageError, type BaselineRef, type CheckpointValidator, type ValidationReport } from '../validation/contract.js';
+import type { JobRegistry } from './jobs.js';
+import { CLAIMING_PHASES, decide, LIVE_PHASES, type JobView, type Step, type TargetView, type View } from './phases.js';
+import type { ReconcileResult } from './queue.js';
+import { restarted, withPhase, withStages, withStall, withWaiting } from './status.js';
+
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  debug(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** What the live guard answers for one look at Prometheus. */
+export interface AnalysisOutcome {
+  analysis: AnalysisStatus;
+  action: 'Continue' | 'Rollback' | 'Hold' | 'Healthy';
+  reason: string;
+  message: string;
+  requeueAfterMs: number;
+}
+
+export interface Analyzer {
+  analyze(cp: ModelCheckpoint, now: Date, signal?: AbortSignal): Promise<AnalysisOutcome>;
+}
+
+/** Numbers the reconciler reports; the operator wires them to prom-client. */
+export interface ReconcileObserver {
+  transition?(from: Phase | undefined, to: Phase): void;
+  deployed?(): void;
+  rolledBack?(reason: string): void;
+  gate?(stage: string, verdict: string, durationMs?: number): void;
+}
+
+/** Audit trail per target (what, when, why, the numbers at the time). */
+export interface AuditLog {
+  record(namespace: string, deployment: string, entry: Record<string, unknown>): Promise<void>;
+}
+
+export interface ReconcilerDeps {
+  checkpoints: Checkpoints;
+  deployments: Deployments;
+  events: EventRecorder;
+  validator: CheckpointValidator;
+  jobs: JobRegistry;
+  /** The checkpoint cache (informer), to judge claim liveness and find production checkpoints. */
+  cachedCheckpoint: (namespace: string, name: string) => ModelCheckpoint | undefined;
+  /** The Deployment cache (informer); the reconciler reads afresh before any write. */
+  cachedDeployment: (namespace: string, name: string) => DeploymentFacts | undefined;
+  analyzer?: Analyzer;
+  audit?: AuditLog;
+  log: Logger;
+  observer?: ReconcileObserver;
+  now?: () => Date;
+  /** How many deployed checkpoints the rollback history keeps. */
+  rollbackHistory?: number;
+  /** Test hook for the crash-between-patch-and-status fault test: called right after the Deployment patch. */
+  afterDeploymentPatch?: () => void;
+}
+
+const keyOf = (cp: ModelCheckpoint): string => `${cp.metadata.namespace}/${cp.metadata.name}`;
+
+export class Reconciler {
+  private readonly now: () => Date;
+
+  constructor(private readonly d: ReconcilerDeps) {
+    this.now = d.now ?? (() => new Date());
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const cp = await this.d.checkpoints.get(namespace, name);
+    if (!cp) return; // deleted: the finalizer already cleaned up
+    const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp);
+    const view = this.view(cp, target);
+    const step = decide(view);
+    this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind });
+    try {
+      return await this.execute(cp, target, view, step);
+    } catch (err) {
+      if (isConflict(err)) {
+        // Someone wrote in between (a spec edit, another writer): start again from a fresh read.
+        return { requeueAfterMs: 50 + Math.floor(Math.random() * 200) };
+      }
+      throw err;
+    }
+  }
+
+  private async readTarget(cp: ModelCheckpoint): Promise<DeploymentFacts | undefined> {
+    const ns = cp.metadata.namespace as string;
+    return this.d.cachedDeployment(ns, cp.spec.target.deployment) ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
+  }
+
+  private view(cp: ModelCheckpoint, facts: DeploymentFacts | undefined): View {
+    const uid = cp.metadata.uid as string;
+    const generation = cp.metadata.generation ?? 1;
+    const phase = cp.status?.phase;
+    let target: TargetView = { exists: false };
+    if (facts) {
+      const modelEnv = cp.spec.target.modelEnv ?? DEFAULT_MODEL_ENV;
+      const running = runningModel(facts, cp.spec.target.container, modelEnv);
+      const holder = claimUid(facts);
+      target = {
+        exists: true,
+        containerFound: facts.containers.some((c) => c.name === cp.spec.target.container),
+        runningUid: running.uid,
+        runningDigest: running.uid ? running.digest : undefined,
+        envDigest: running.uid === uid ? running.envDigest : undefined,
+        rolledBackFromUid: facts.annotations[ANNOTATIONS.rolledBackFrom] || undefined,
+        claimUid: holder,
+        claimLive: holder !== undefined && this.claimIsLive(cp.metadata.namespace as string, facts, holder),
+        rolledOut: facts.observedGeneration >= facts.generation && facts.revision !== undefined,
+      };
+    }
+    const jobKind = phase === 'Fetching' ? 'fetch' : phase === 'Validating' ? 'validate' : undefined;
+    let job: JobView = { state: 'none' };
+    if (jobKind) {
+      const j = this.d.jobs.get<unknown>(uid, jobKind, generation);
+      if (j?.state === 'running') job = { state: 'running' };
+      else if (j?.state === 'succeeded') job = { state: 'succeeded' };
+      else if (j?.state === 'failed') job = failedJob(j.error, jobKind);
+    }
+    return {
+      uid,
+      generation,
+      deleting: Boolean(cp.metadata.deletionTimestamp),
+      hasFinalizer: (cp.metadata.finalizers ?? []).includes(FINALIZER),
+      spec: cp.spec,
+      status: cp.status ?? {},
+      target,
+      job,
+      rollbackRequest: cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest],
+      productionDigest: cp.status?.validatedAgainst ? (cp.status.validatedAgainst.digest ?? '') : undefined,
+    };
+  }
+
+  /** A claim is live while its holder exists and is on its way to (or in) production. */
+  private claimIsLive(namespace: string, facts: DeploymentFacts, holderUid: string): boolean {
+    const value = facts.annotations[ANNOTATIONS.claim] ?? '';
+    const holderName = value.slice(0, value.lastIndexOf('/'));
+    const holder = this.d.cachedCheckpoint(namespace, holderName);
+    if (!holder || holder.metadata.uid !== holderUid || holder.metadata.deletionTimestamp) return false;
+    return CLAIMING_PHASES.has(holder.status?.phase ?? 'Pending');
+  }
+
+  private async execute(cp: ModelCheckpoint, facts: DeploymentFacts | undefined, v: View, step: Step): Promise<ReconcileResult> {
+    const now = this.now().toISOString();
+    const gen = v.generation;
+    const status = cp.status ?? {};
+    switch (step.kind) {
+      case 'Finalize':
+        return this.finalize(cp);
+      case 'AddFinalizer': {
+        const updated = await this.d.checkpoints.setFinalizer(cp, true);
+        if (!updated.status?.phase) {
+          await this.writeStatus(updated, withPhase({}, 'Pending', REASON.Pending, 'accepted; waiting for its target', gen, now));
+        }
+        return { requeueAfterMs: 0 };
+      }
+      case 'Restart':
+        this.d.jobs.cancel(v.uid);
+        await this.writeStatus(cp, restarted(status, gen, step.message, now));
+        this.event(cp, 'Normal', REASON.SpecChanged, 'Restart', step.message);
+        return { requeueAfterMs: 0 };
+      case 'Stall': {
+        if (status.conditions?.find((c) => c.type === CONDITION.stalled && c.status === 'True' && c.reason === step.reason) && status.observedGeneration === gen) {
+          return { requeueAfterMs: 60_000 };
+        }
+        await this.writeStatus(cp, withStall(status, status.phase ?? 'Pending', step.reason, step.message, gen, now));
+        this.event(cp, 'Warning', step.reason, 'Wait', step.message);
+        // The Deployment watch brings us back when the target appears; this is a safety net.
+        return { requeueAfterMs: 60_000 };
+      }
+      case 'Hold':
+      case 'AwaitClaim': {
+        const reason = step.kind === 'Hold' ? step.reason : REASON.AwaitingClaim;
+        const ready = status.conditions?.find((c) => c.type === CONDITION.reconciling);
+        if (!(ready?.reason === reason && ready.message === step.message && status.observedGeneration === gen)) {
+          await this.writeStatus(cp, withWaiting(status, status.phase ?? 'Validated', reason, step.message, gen, now));
+          this.event(cp, 'Normal', reason, 'Wait', step.message);
+        }
+        return { requeueAfterMs: step.kind === 'AwaitClaim' ? 5_000 : 60_000 };
+      }
+      case 'Transition':
+        return this.transition(cp, facts, step.to, step.reason, step.message);
+      case 'StartFetch':
+        this.d.jobs.start(v.uid, 'fetch', gen, (signal) => this.d.validator.fetch(cp.spec.artifact, signal));
+        return { requeueAfterMs: 30_000 };
+      case 'StartValidate': {
+        const baseline = this.baselineFor(cp, facts);
+        const against = { checkpoint: baseline?.checkpoint, digest: baseline?.artifact.digest };
+        if (status.validatedAgainst?.digest !== against.digest || status.phase !== 'Validating') {
+          await this.writeStatus(cp, { ...withPhase(status, 'Validating', REASON.Validating, baseline ? `validating against ${baseline.checkpoint} (${baseline.version})` : 'validating; no checkpoint in production to compare with', gen, now), validatedAgainst: against });
+        }
+        this.d.jobs.start(v.uid, 'validate', gen, async (signal) => {
+          const fetched = await this.d.validator.fetch(cp.spec.artifact, signal);
+          return this.d.validator.validate({ key: keyOf(cp), generation: gen, candidate: cp.spec.artifact, training: cp.spec.training, spec: cp.spec.validation ?? {}, baseline }, fetched, signal);
+        });
+        return { requeueAfterMs: 30_000 };
+      }
+      case 'AwaitJob':
+        return { requeueAfterMs: 30_000 };
+      case 'RecordValidation':
+        return this.recordValidation(cp, v);
+      case 'ClaimAndDeploy':
+        return this.claimAndDeploy(cp, v);
+      case 'PatchDeployment':
+        return this.patchDeployment(cp, v);
+      case 'AwaitRollout':
+        return { requeueAfterMs: 2_000 };
+      case 'Analyze':
+        return this.analyze(cp, v);
+      case 'Rollback':
+        return this.rollback(cp, step.reason, step.message, step.to);
+      case 'Drift': {
+        const c = status.conditions?.find((x) => x.type === CONDITION.ready);
+        if (c?.reason !== REASON.Drift) {
+          const conditions = setCondition(status.conditions, { type: CONDITION.ready, status: 'False', reason: REASON.Drift, message: step.message }, gen, now);
+          await this.writeStatus(cp, { ...status, conditions });
+          this.event(cp, 'Warning', REASON.Drift, 'Observe', step.message);
+        }
+        return { requeueAfterMs: 60_000 };
+      }
+      case 'Nothing':
+        if (status.observedGeneration !== gen) await this.writeStatus(cp, { ...status, observedGeneration: gen });
+        return;
+    }
+  }
+
+  private async transition(cp: ModelCheckpoint, facts: DeploymentFacts | undefined, to: Phase, reason: string, message: string, extra: Partial<ModelCheckpointStatus> = {}): Promise<ReconcileResult> {
+    // `extra` adds fields next to the phase change (analysis results); the base is cp.status.
+    const now = this.now().toISOString();
+    const gen = cp.metadata.generation ?? 1;
+    const from = cp.status?.phase;
+    let status: ModelCheckpointStatus = { ...withPhase(cp.status ?? {}, to, reason, message, gen, now), ...extra };
+    if (LIVE_PHASES.has(to) && facts) {
+      status = {
+        ...status,
+        deployment: { ...(status.deployment ?? { deployedAt: now, deployment: facts.name }), revision: facts.revision, generation: facts.generation },
+      };
+      if (to === 'Deployed') {
+        status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'True', reason, message: `${message}; Deployment ${facts.name} revision ${facts.revision ?? 'pending'}` }, gen, now);
+      }
+    }
+    if (to === 'Superseded' || to === 'RolledBack') {
+      status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'False', reason, message }, gen, now);
+    }
+    if (to === 'RolledBack') status.rolledBackGeneration = gen;
+    await this.writeStatus(cp, status);
+    this.d.observer?.transition?.(from, to);
+    const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
+    this.event(cp, warn ? 'Warning' : 'Normal', reason, to, message);
+    this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
+    if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.d.validator.fetch(cp.spec.artifact, signal));
+    if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
+    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
+    if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
+    return { requeueAfterMs: 0 };
+  }
+
+  private async recordValidation(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+    const uid = v.uid;
+    const gen = v.generation;
+    const job = this.d.jobs.get<ValidationReport>(uid, 'validate', gen);
+    if (job?.state !== 'succeeded') return { requeueAfterMs: 0 };
+    const report = job.value;
+    const now = this.now().toISOString();
+    const reportName = `${cp.metadata.name}-report`.slice(0, 253);
+    await this.d.checkpoints.applyOwnedConfigMap(cp, reportName, {
+      'report.json': JSON.stringify({ checkpoint: keyOf(cp), generation: gen, validatedAt: now, validatedAgainst: cp.status?.validatedAgainst, ...report }, null, 2),
+    }, { 'modelgate.io/checkpoint': cp.metadata.name as string });
+    for (const s of report.stages) this.d.observer?.gate?.(s.stage, s.verdict, s.durationMs);
+    let status = withStages(cp.status ?? {}, report.stages, gen, now);
+    status = { ...status, severity: report.severity, reportConfigMap: reportName };
+    const to: Phase = report.passed ? 'Validated' : 'Rejected';
+    for (const s of report.stages) {
+      if (s.verdict === 'Failed' || s.verdict === 'Error') this.event(cp, 'Warning', s.reason, `Gate:${s.stage}`, s.message);
+    }
+    const result = await this.transition({ ...cp, status }, undefined, to, report.reason, report.message);
+    this.d.jobs.clear(uid, 'validate', gen);
+    return result;
+  }
+
+  /** The checkpoint now serving the target, if the operator put it there. */
+  private baselineFor(cp: ModelCheckpoint, facts: DeploymentFacts | undefined): BaselineRef | undefined {
+    if (!facts) return undefined;
+    const running = runningModel(facts, cp.spec.target.container, cp.spec.target.modelEnv);
+    if (!running.uid || !running.checkpoint || running.uid === cp.metadata.uid) return undefined;
+    const prod = this.d.cachedCheckpoint(cp.metadata.namespace as string, running.checkpoint);
+    if (!prod || prod.metadata.uid !== running.uid) return undefined;
+    return { checkpoint: running.checkpoint, version: prod.spec.version, artifact: prod.spec.artifact, training: prod.spec.training };
+  }
+
+  private async claimAndDeploy(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+    const ns = cp.metadata.namespace as string;
+    const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
+    if (!fresh) return { requeueAfterMs: 0 };
+    const holder = claimUid(fresh);
+    if (holder && holder !== v.uid && this.claimIsLive(ns, fresh, holder)) return { requeueAfterMs: 1_000 };
+    const claimed = holder === v.uid ? fresh : await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid));
+    this.event(cp, 'Normal', REASON.ClaimAcquired, 'Claim', `claimed Deployment ${claimed.name}`);
+    const running = runningModel(claimed, cp.spec.target.container, cp.spec.target.modelEnv);
+    let rollbackPoint: RollbackPoint | undefined;
+    if (running.uid && running.checkpoint && running.digest) {
+      rollbackPoint = {
+        checkpoint: running.checkpoint,
+        uid: running.uid,
+        version: running.version ?? '',
+        digest: running.digest,
+        uri: running.envUri ?? '',
+        deploymentRevision: claimed.revision,
+      };
+    }
+    const now = this.now().toISOString();
+    // The rollback point is in status before the Deployment changes.
+    const status: ModelCheckpointStatus = {
+      ...withPhase(cp.status ?? {}, 'Deploying', REASON.Deploying, `deploying to ${claimed.name}${rollbackPoint ? `; rollback point ${rollbackPoint.checkpoint} (${rollbackPoint.version})` : '; no rollback point (first checkpoint of this target)'}`, v.generation, now),
+      deployment: { deployedAt: now, deployment: claimed.name, revision: claimed.revision, rollbackPoint },
+    };
+    await this.writeStatus(cp, status);
+    this.d.observer?.transition?.(cp.status?.phase, 'Deploying');
+    this.event(cp, 'Normal', REASON.Deploying, 'Deploy', status.conditions?.find((c) => c.type === CONDITION.ready)?.message ?? 'deploying');
+    return { requeueAfterMs: 0 };
+  }
+
+  private async patchDeployment(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+    const ns = cp.metadata.namespace as string;
+    const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
+    if (!fresh) return { requeueAfterMs: 0 };
+    const holder = claimUid(fresh);
+    if (holder !== v.uid) {
+      if (holder && this.claimIsLive(ns, fresh, holder)) {
+        // Lost the claim between claiming and patching: back to waiting, nothing deployed.
+        return this.transition(cp, fresh, 'Validated', REASON.AwaitingClaim, 'another checkpoint took the claim on the Deployment first');
+      }
+      await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid));
+      return { requeueAfterMs: 0 };
+    }
+    const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest };
+    const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv);
+    this.d.afterDeploymentPatch?.();
+    this.d.observer?.deployed?.();
+    await this.d.audit?.record(ns, fresh.name, {
+      action: 'deploy', checkpoint: cp.metadata.name, version: cp.spec.version, digest: cp.spec.artifact.digest,
+      severity: cp.status?.severity, rollbackPoint: cp.status?.deployment?.rollbackPoint?.checkpoint, stages: cp.status?.stages?.map((s) => ({ stage: s.stage, verdict: s.verdict, summary: s.summary })),
+    }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
+    return this.transition(cp, patched, 'Deployed', REASON.Deployed, `Deployment ${patched.name} now runs ${cp.spec.model} ${cp.spec.version} (${cp.spec.artifact.digest.slice(0, 19)}…)`);
+  }
+
+  private async analyze(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+    if (!this.d.analyzer) return this.transition(cp, undefined, 'Healthy', REASON.Healthy, 'no analyzer configured');
+    const out = await this.d.analyzer.analyze(cp, this.now());
+    const now = this.now().toISOString();
+    const status = cp.status ?? {};
+    switch (out.action) {
+      case 'Healthy':
+        return this.transition(cp, undefined, 'Healthy', out.reason, out.message, { analysis: out.analysis });
+      case 'Rollback':
+        return this.rollback({ ...cp, status: { ...status, analysis: out.analysis } }, out.reason, out.message);
+      case 'Hold':
+      case 'Continue': {
+        const conditions = setCondition(status.conditions, {
+          type: CONDITION.analysis,
+          status: out.action === 'Hold' ? 'False' : 'Unknown',
+          reason: out.reason,
+          message: out.message,
+        }, v.generation, now);
+        if (JSON.stringify(status.analysis) !== JSON.stringify(out.analysis) || JSON.stringify(conditions) !== JSON.stringify(status.conditions)) {
+          await this.writeStatus(cp, { ...status, analysis: out.analysis, conditions });
+          if (out.action === 'Hold') this.event(cp, 'Warning', out.reason, 'Hold', out.message);
+        }
+        return { requeueAfterMs: out.requeueAfterMs };
+      }
+    }
+  }
+
+  /** Puts the rollback point (or `to`, a named older checkpoint) back on the Deployment. */
+  private async rollback(cp: ModelCheckpoint, reason: string, message: string, to?: string): Promise<ReconcileResult> {
+    const ns = cp.metadata.namespace as string;
+    const gen = cp.metadata.generation ?? 1;
+    let point = cp.status?.deployment?.rollbackPoint;
+    if (to) {
+      const older = await this.d.checkpoints.get(ns, to);
+      if (!older || !older.status?.deployment || older.metadata.uid === cp.metadata.uid) {
+        await this.withoutRollbackRequest(cp);
+        this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Rollback', `rollback to ${to} refused: no checkpoint of that name was ever deployed to this target`);
+        return;
+      }
+      point = { checkpoint: to, uid: older.metadata.uid, version: older.spec.version, digest: older.spec.artifact.digest, uri: older.spec.artifact.uri };
+    }
+    if (!point?.uid) {
+      const now = this.now().toISOString();
+      const msg = `${message}; but there is no rollback point (first checkpoint of this target): holding, the Deployment stays as it is`;
+      const conditions = setCondition(cp.status?.conditions, { type: CONDITION.analysis, status: 'False', reason: REASON.NoRollbackPoint, message: msg }, gen, now);
+      const current = await this.withoutRollbackRequest(cp);
+      await this.writeStatus(current, { ...(cp.status ?? {}), conditions });
+      this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Hold', msg);
+      return { requeueAfterMs: 60_000 };
+    }
+    const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
+    if (!fresh) return { requeueAfterMs: 0 };
+    const model: ModelRef = { checkpoint: point.checkpoint, uid: point.uid, version: point.version, uri: point.uri, digest: point.digest };
+    const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid);
+    this.d.observer?.rolledBack?.(reason);
+    await this.d.audit?.record(ns, fresh.name, {
+      action: 'rollback', from: cp.metadata.name, fromVersion: cp.spec.version, to: point.checkpoint, toVersion: point.version, reason, message,
+      measurements: cp.status?.analysis?.measurements?.slice(-5),
+    }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
+    const current = await this.withoutRollbackRequest(cp);
+    const full = `${message}; Deployment ${patched.name} is back on ${point.checkpoint} (${point.version})`;
+    return this.transition(current, patched, 'RolledBack', reason, full);
+  }
+
+  /** Clears a handled rollback request; keeps the in-memory status (the caller writes it next). */
+  private async withoutRollbackRequest(cp: ModelCheckpoint): Promise<ModelCheckpoint> {
+    if (!cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest]) return cp;
+    const updated = await this.d.checkpoints.clearAnnotation(cp, ANNOTATIONS.rollbackRequest);
+    return { ...updated, status: cp.status };
+  }
+
+  private async releaseClaim(cp: ModelCheckpoint): Promise<void> {
+    const ns = cp.metadata.namespace as string;
+    for (let i = 0; i < 3; i++) {
+      const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
+      if (!fresh || claimUid(fresh) !== cp.metadata.uid) return;
+      try {
+        await this.d.deployments.setClaim(fresh, undefined);
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
+  }
+
+  private async finalize(cp: ModelCheckpoint): Promise<ReconcileResult> {
+    const uid = cp.metadata.uid as string;
+    this.d.jobs.cancel(uid);
+    await this.d.validator.cleanup(keyOf(cp));
+    if (cp.spec?.target?.deployment) await this.releaseClaim(cp).catch(() => undefined);
+    if ((cp.metadata.finalizers ?? []).includes(FINALIZER)) {
+      try {
+        await this.d.checkpoints.setFinalizer(cp, false);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    this.d.log.info('finalized: work cancelled, temp files removed, Deployment left as it is', { namespace: cp.metadata.namespace, name: cp.metadata.name });
+    return;
+  }
+
+  private async writeStatus(cp: ModelCheckpoint, status: ModelCheckpointStatus): Promise<ModelCheckpoint> {
+    return this.d.checkpoints.writeStatus(cp, status);
+  }
+
+  private event(cp: ModelCheckpoint, type: EventType, reason: string, action: string, note: string): void {
+    this.d.events.emit({ apiVersion: API_VERSION, kind: KIND, namespace: cp.metadata.namespace as string, name: cp.metadata.name as string, uid: cp.metadata.uid }, type, reason, action, note);
+  }
+}
+
+function failedJob(error: unknown, kind: string): JobView {
+  if (error instanceof StageError) return { state: 'failed', reason: error.reason, message: error.message, terminal: error.terminal };
+  const message = error instanceof Error ? error.message : String(error);
+  return { state: 'failed', reason: kind === 'fetch' ? 'FetchFailed' : 'ValidationError', message, terminal: true };
+}
+

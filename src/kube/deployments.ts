@@ -1,0 +1,131 @@
+// The target Deployment: what the operator reads of it and the only two writes it makes — the
+// claim annotation (a compare-and-set on resourceVersion) and the model fields it owns (server-
+// side apply under the operator's field manager: three env vars of one container and four
+// annotations). It never creates, deletes or scales a Deployment.
+import { ANNOTATIONS, DEFAULT_MODEL_ENV, DIGEST_ENV, VERSION_ENV } from '../api/types.js';
+import { paths, type KubeClient } from './client.js';
+
+interface RawDeployment {
+  metadata: { name: string; namespace: string; uid?: string; resourceVersion?: string; generation?: number; annotations?: Record<string, string> };
+  spec?: { template?: { metadata?: { annotations?: Record<string, string> }; spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } };
+  status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number };
+}
+
+export interface DeploymentFacts {
+  namespace: string;
+  name: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation: number;
+  observedGeneration: number;
+  /** deployment.kubernetes.io/revision, set by the Deployment controller. */
+  revision?: string;
+  annotations: Record<string, string>;
+  containers: Array<{ name: string; env: Record<string, string> }>;
+}
+
+/** The model a Deployment should run, written into the fields the operator owns. */
+export interface ModelRef {
+  checkpoint: string;
+  uid: string;
+  version: string;
+  uri: string;
+  digest: string;
+}
+
+export function factsOf(obj: unknown): DeploymentFacts {
+  const d = obj as RawDeployment;
+  const annotations = d.metadata.annotations ?? {};
+  return {
+    namespace: d.metadata.namespace,
+    name: d.metadata.name,
+    uid: d.metadata.uid,
+    resourceVersion: d.metadata.resourceVersion,
+    generation: d.metadata.generation ?? 0,
+    observedGeneration: d.status?.observedGeneration ?? 0,
+    revision: annotations['deployment.kubernetes.io/revision'],
+    annotations,
+    containers: (d.spec?.template?.spec?.containers ?? []).map((c) => ({
+      name: c.name,
+      env: Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string])),
+    })),
+  };
+}
+
+/** The claim value: `<checkpoint name>/<uid>`. */
+export const claimValue = (name: string, uid: string): string => `${name}/${uid}`;
+export function claimUid(facts: DeploymentFacts): string | undefined {
+  const v = facts.annotations[ANNOTATIONS.claim];
+  return v ? v.slice(v.lastIndexOf('/') + 1) : undefined;
+}
+
+/** Which checkpoint the Deployment runs according to the operator's own record on it. */
+export function runningModel(facts: DeploymentFacts, container: string, modelEnv = DEFAULT_MODEL_ENV): Partial<ModelRef> & { envDigest?: string; envUri?: string } {
+  const c = facts.containers.find((x) => x.name === container);
+  return {
+    checkpoint: facts.annotations[ANNOTATIONS.checkpoint],
+    uid: facts.annotations[ANNOTATIONS.checkpointUid],
+    version: facts.annotations[ANNOTATIONS.version],
+    digest: facts.annotations[ANNOTATIONS.digest],
+    envDigest: c?.env[DIGEST_ENV],
+    envUri: c?.env[modelEnv],
+  };
+}
+
+export class Deployments {
+  constructor(private readonly client: KubeClient) {}
+
+  async read(namespace: string, name: string): Promise<DeploymentFacts | undefined> {
+    const raw = await this.client.find<RawDeployment>(paths.deployment(namespace, name));
+    return raw ? factsOf(raw) : undefined;
+  }
+
+  /**
+   * Sets (or, with holder undefined, removes) the claim annotation, but only if the Deployment
+   * is still at `resourceVersion`: a concurrent claimer gets 409 Conflict.
+   */
+  async setClaim(facts: DeploymentFacts, holder: string | undefined): Promise<DeploymentFacts> {
+    const raw = await this.client.patch<RawDeployment>(paths.deployment(facts.namespace, facts.name), {
+      metadata: { resourceVersion: facts.resourceVersion, annotations: { [ANNOTATIONS.claim]: holder ?? null } },
+    }, 'merge');
+    return factsOf(raw);
+  }
+
+  /**
+   * Server-side apply of the owned fields, the same field set every time so nothing is left
+   * behind, conditional on `resourceVersion` (the version whose claim was checked).
+   * `rolledBackFrom` marks a rollback on the Deployment itself, so a restart can tell a
+   * finished rollback from a newer checkpoint taking over.
+   */
+  async applyModel(target: DeploymentFacts, container: string, model: ModelRef, modelEnv = DEFAULT_MODEL_ENV, rolledBackFrom = ''): Promise<DeploymentFacts> {
+    const { namespace, name } = target;
+    const marks = {
+      [ANNOTATIONS.checkpoint]: model.checkpoint,
+      [ANNOTATIONS.checkpointUid]: model.uid,
+      [ANNOTATIONS.version]: model.version,
+      [ANNOTATIONS.digest]: model.digest,
+    };
+    const body = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace, resourceVersion: target.resourceVersion, annotations: { ...marks, [ANNOTATIONS.rolledBackFrom]: rolledBackFrom } },
+      spec: {
+        template: {
+          metadata: { annotations: marks },
+          spec: {
+            containers: [{
+              name: container,
+              env: [
+                { name: modelEnv, value: model.uri },
+                { name: DIGEST_ENV, value: model.digest },
+                { name: VERSION_ENV, value: model.version },
+              ],
+            }],
+          },
+        },
+      },
+    };
+    const raw = await this.client.patch<RawDeployment>(paths.deployment(namespace, name), body, 'apply', true);
+    return factsOf(raw);
+  }
+}
