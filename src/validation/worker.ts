@@ -1,0 +1,391 @@
+// The validation worker: a child process (forked by worker-pool.ts) that runs onnxruntime, so a
+// long evaluation never stalls the operator's event loop and a model that crashes the runtime
+// takes down only this process. One job at a time; typed arrays go back over IPC as Buffers.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { closeSession, openSession, run, signatureOf, tensor } from '../onnx/session.js';
+import type { Session, Tensor, TensorInfo, TensorType } from '../onnx/session.js';
+import { latencySummary } from '../math/stats.js';
+import { DatasetError, readHoldout, sliceBatch } from './dataset.js';
+import type { HoldoutData, HoldoutInput } from './dataset.js';
+import { REASONS } from './reasons.js';
+import { encodeArray } from './worker-pool.js';
+import type {
+  BenchmarkBatch,
+  BenchmarkJob,
+  BenchmarkResult,
+  DatasetJobRef,
+  EvaluateJob,
+  EvaluateResultWire,
+  InspectJob,
+  InspectResult,
+  ModelRunWire,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-pool.js';
+
+class JobError extends Error {
+  constructor(readonly reason: string, message: string, readonly terminal = true) {
+    super(message);
+  }
+}
+
+const threads = Number(process.env.MODELGATE_WORKER_THREADS ?? '1') || 1;
+
+async function open(path: string, label: string): Promise<{ session: Session; ms: number }> {
+  const t0 = performance.now();
+  try {
+    const session = await openSession(path, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+    return { session, ms: performance.now() - t0 };
+  } catch (err) {
+    throw new JobError(
+      REASONS.InvalidModel,
+      `onnxruntime cannot load the ${label} model (${firstLine(err)}); re-export it with a supported opset and check it with onnxruntime locally.`,
+    );
+  }
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 300);
+}
+
+async function loadDataset(ref: DatasetJobRef): Promise<HoldoutData | undefined> {
+  try {
+    const opts: { format?: 'jsonl' | 'npz'; labelField?: string; maxSamples?: number } = {};
+    if (ref.format) opts.format = ref.format;
+    if (ref.labelField) opts.labelField = ref.labelField;
+    if (ref.maxSamples !== undefined) opts.maxSamples = ref.maxSamples;
+    return await readHoldout(ref.path, opts);
+  } catch (err) {
+    // Zero samples is a gate verdict (EmptyDataset), not a broken file.
+    if (err instanceof DatasetError && /holds no samples/.test(err.message)) return undefined;
+    throw new JobError(REASONS.DatasetInvalid, `The holdout dataset cannot be read: ${firstLine(err)}.`);
+  }
+}
+
+const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** Copy values into the typed array onnxruntime wants for an element type. */
+function cast(type: string, data: ArrayLike<number | bigint>): Tensor['data'] {
+  const n = data.length;
+  const num = (i: number): number => Number(data[i]);
+  switch (type) {
+    case 'float32':
+      return data instanceof Float32Array ? data : Float32Array.from({ length: n }, (_, i) => num(i));
+    case 'float64':
+      return data instanceof Float64Array ? data : Float64Array.from({ length: n }, (_, i) => num(i));
+    case 'int32':
+      return Int32Array.from({ length: n }, (_, i) => Math.trunc(num(i)));
+    case 'int64':
+      return data instanceof BigInt64Array ? data : BigInt64Array.from({ length: n }, (_, i) => BigInt(Math.trunc(num(i))));
+    case 'uint8':
+    case 'bool':
+      return Uint8Array.from({ length: n }, (_, i) => num(i));
+    case 'int8':
+      return Int8Array.from({ length: n }, (_, i) => num(i));
+    case 'int16':
+      return Int16Array.from({ length: n }, (_, i) => num(i));
+    case 'uint16':
+      return Uint16Array.from({ length: n }, (_, i) => num(i));
+    case 'uint32':
+      return Uint32Array.from({ length: n }, (_, i) => num(i));
+    default:
+      throw new JobError(REASONS.DatasetInvalid, `Model input element type '${type}' cannot be fed from a holdout dataset; use a numeric input.`);
+  }
+}
+
+/** Pair each model input with a dataset input: by name, or the only one with the only one. */
+function mapInputs(model: TensorInfo[], data: Record<string, HoldoutInput>, label: string): Map<string, string> {
+  const names = Object.keys(data);
+  const m = new Map<string, string>();
+  if (model.length === 1 && names.length === 1) {
+    m.set(model[0]!.name, names[0]!);
+    return m;
+  }
+  for (const i of model) {
+    if (!(i.name in data)) {
+      throw new JobError(
+        REASONS.DatasetInvalid,
+        `The holdout dataset has no input '${i.name}' that the ${label} model needs (dataset inputs: ${names.join(', ')}); add it to every record's "inputs".`,
+      );
+    }
+    m.set(i.name, i.name);
+  }
+  return m;
+}
+
+function feedsFor(model: TensorInfo[], mapping: Map<string, string>, batch: Record<string, HoldoutInput>): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const i of model) {
+    const src = batch[mapping.get(i.name)!]!;
+    feeds[i.name] = tensor(i.type as TensorType, cast(i.type, src.data as ArrayLike<number | bigint>), src.dims);
+  }
+  return feeds;
+}
+
+interface RunAcc {
+  info: { session: Session; ms: number; inputs: TensorInfo[]; mapping: Map<string, string>; outputName: string };
+  predictions: Float64Array | undefined;
+  rowSize: number;
+  ok: Uint8Array;
+  latency: Float64Array;
+  errors: number;
+  firstError?: string;
+}
+
+function pickOutput(outputs: TensorInfo[], wanted: string | undefined, label: string): string {
+  if (wanted === undefined) return outputs[0]!.name;
+  if (!outputs.some((o) => o.name === wanted)) {
+    throw new JobError(
+      REASONS.DatasetInvalid,
+      `The ${label} model has no output '${wanted}' (outputs: ${outputs.map((o) => o.name).join(', ')}); fix holdout.outputName.`,
+    );
+  }
+  return wanted;
+}
+
+async function runBatch(acc: RunAcc, inputs: Record<string, HoldoutInput>, start: number, size: number): Promise<void> {
+  const t0 = performance.now();
+  try {
+    const out = await run(acc.info.session, feedsFor(acc.info.inputs, acc.info.mapping, inputs));
+    const ms = performance.now() - t0;
+    const t = out[acc.info.outputName]!;
+    const values = t.data as ArrayLike<number | bigint>;
+    const row = size > 0 ? values.length / size : 0;
+    if (!Number.isInteger(row) || row === 0) throw new Error(`output '${acc.info.outputName}' has ${values.length} values for ${size} samples`);
+    if (acc.predictions === undefined) {
+      acc.rowSize = row;
+      acc.predictions = new Float64Array(acc.ok.length * row).fill(NaN);
+    } else if (row !== acc.rowSize) {
+      throw new Error(`output '${acc.info.outputName}' has ${row} values per sample, earlier batches had ${acc.rowSize}`);
+    }
+    for (let s = 0; s < size; s++) {
+      let finite = true;
+      for (let k = 0; k < row; k++) {
+        const v = Number(values[s * row + k]);
+        acc.predictions[(start + s) * row + k] = v;
+        if (!Number.isFinite(v)) finite = false;
+      }
+      acc.ok[start + s] = finite ? 1 : 0;
+      acc.latency[start + s] = ms;
+    }
+    for (const v of Object.values(out)) v.dispose?.();
+  } catch (err) {
+    const ms = performance.now() - t0;
+    acc.errors += size;
+    acc.firstError ??= firstLine(err);
+    for (let s = 0; s < size; s++) {
+      acc.ok[start + s] = 0;
+      acc.latency[start + s] = ms;
+    }
+  }
+}
+
+function wire(acc: RunAcc): ModelRunWire {
+  const w: ModelRunWire = {
+    outputName: acc.info.outputName,
+    sessionMs: acc.info.ms,
+    predictions: encodeArray(acc.predictions ?? new Float64Array(0)),
+    rowSize: acc.rowSize,
+    ok: encodeArray(acc.ok),
+    latencyMs: encodeArray(acc.latency),
+    errors: acc.errors,
+  };
+  if (acc.firstError !== undefined) w.firstError = acc.firstError;
+  return w;
+}
+
+async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
+  const data = await loadDataset(job.dataset);
+  const models: Array<[string, string]> = [['candidate', job.candidate]];
+  if (job.baseline) models.push(['baseline', job.baseline]);
+  const accs: RunAcc[] = [];
+  try {
+    for (const [label, path] of models) {
+      const { session, ms } = await open(path, label);
+      const sig = signatureOf(session);
+      const acc: RunAcc = {
+        info: { session, ms, inputs: sig.inputs, mapping: new Map(), outputName: pickOutput(sig.outputs, job.outputName, label) },
+        predictions: undefined,
+        rowSize: 0,
+        ok: new Uint8Array(data?.count ?? 0),
+        latency: new Float64Array(data?.count ?? 0),
+        errors: 0,
+      };
+      accs.push(acc);
+      if (data) acc.info.mapping = mapInputs(sig.inputs, data.inputs, label);
+    }
+    let batchSize = Math.max(1, job.batchSize ?? 16);
+    // A fixed batch dimension wins.
+    const d0 = accs[0]!.info.inputs[0]?.shape[0];
+    if (typeof d0 === 'number' && d0 > 0) batchSize = d0;
+    let labels: Float64Array = new Float64Array(0);
+    let labelWidth = 1;
+    if (data && data.count > 0) {
+      for (let start = 0, b = 0; start < data.count; start += batchSize, b++) {
+        const batch = sliceBatch(data, start, start + batchSize);
+        const size = Math.min(batchSize, data.count - start);
+        // Alternate which model runs first so warm caches favour neither.
+        const order = b % 2 === 0 ? accs : [...accs].reverse();
+        for (const acc of order) await runBatch(acc, batch.inputs, start, size);
+      }
+      if (data.labels instanceof Float64Array) labels = data.labels;
+      else {
+        labelWidth = data.labels[0]?.length ?? 1;
+        labels = Float64Array.from(data.labels.flat());
+      }
+    }
+    const result: EvaluateResultWire = {
+      count: data?.count ?? 0,
+      batchSize,
+      labels: encodeArray(labels),
+      labelWidth,
+      candidate: wire(accs[0]!),
+    };
+    if (accs[1]) result.baseline = wire(accs[1]);
+    return result;
+  } finally {
+    for (const a of accs) await closeSession(a.info.session).catch(() => undefined);
+  }
+}
+
+/** Peak RSS (MiB) since the last reset; resets it where the kernel allows (clear_refs 5). */
+function peakRssMiB(reset = false): number {
+  if (reset) {
+    try {
+      writeFileSync('/proc/self/clear_refs', '5');
+    } catch {
+      /* not Linux or not allowed: the lifetime peak is reported instead */
+    }
+  }
+  try {
+    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) / 1024;
+  } catch {
+    /* fall through */
+  }
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+function syntheticFeeds(inputs: TensorInfo[], batchSize: number, symbolicDim: number): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const i of inputs) {
+    const dims = i.shape.map((d, k) => (typeof d === 'number' && d > 0 ? d : k === 0 ? batchSize : symbolicDim));
+    const n = product(dims);
+    feeds[i.name] = tensor(i.type as TensorType, cast(i.type, new Float64Array(n)), dims);
+  }
+  return feeds;
+}
+
+function tiledFeeds(inputs: TensorInfo[], mapping: Map<string, string>, data: HoldoutData, batchSize: number): Record<string, Tensor> {
+  const tiled: Record<string, HoldoutInput> = {};
+  for (const [name, input] of Object.entries(data.inputs)) {
+    const per = product(input.dims);
+    const out = new Float64Array(batchSize * per);
+    for (let s = 0; s < batchSize; s++) {
+      const src = s % data.count;
+      for (let k = 0; k < per; k++) out[s * per + k] = Number(input.data[src * per + k]);
+    }
+    tiled[name] = { data: out, dims: [batchSize, ...input.dims], dtype: 'float64' };
+  }
+  return feedsFor(inputs, mapping, tiled);
+}
+
+async function benchmark(job: BenchmarkJob): Promise<BenchmarkResult> {
+  peakRssMiB(true);
+  const data = job.dataset ? await loadDataset(job.dataset) : undefined;
+  const { session, ms } = await open(job.model, 'candidate');
+  try {
+    const sig = signatureOf(session);
+    const useData = data !== undefined && data.count > 0;
+    const mapping = useData ? mapInputs(sig.inputs, data.inputs, 'candidate') : new Map<string, string>();
+    const d0 = sig.inputs[0]?.shape[0];
+    const sizes = typeof d0 === 'number' && d0 > 0 ? [d0] : [...new Set(job.batchSizes)];
+    const batches: BenchmarkBatch[] = [];
+    for (const bs of sizes) {
+      const feeds = useData ? tiledFeeds(sig.inputs, mapping, data, bs) : syntheticFeeds(sig.inputs, bs, job.symbolicDim ?? 32);
+      let errors = 0;
+      let firstError: string | undefined;
+      for (let w = 0; w < job.warmupRuns; w++) {
+        try {
+          await run(session, feeds);
+        } catch (err) {
+          errors++;
+          firstError ??= firstLine(err);
+        }
+      }
+      const times: number[] = [];
+      for (let r = 0; r < job.runs; r++) {
+        const t0 = performance.now();
+        try {
+          await run(session, feeds);
+          times.push(performance.now() - t0);
+        } catch (err) {
+          errors++;
+          firstError ??= firstLine(err);
+        }
+      }
+      const s = latencySummary(times);
+      const b: BenchmarkBatch = {
+        batchSize: bs,
+        runs: times.length,
+        p50: s.p50,
+        p95: s.p95,
+        p99: s.p99,
+        mean: s.mean,
+        max: s.max,
+        throughput: times.length > 0 && s.p50 > 0 ? (bs * 1000) / s.p50 : 0,
+        errors,
+      };
+      if (firstError !== undefined) b.firstError = firstError;
+      batches.push(b);
+    }
+    return { sessionMs: ms, peakRssMiB: peakRssMiB(), input: useData ? 'holdout' : 'synthetic', batches };
+  } finally {
+    await closeSession(session).catch(() => undefined);
+  }
+}
+
+async function inspect(job: InspectJob): Promise<InspectResult> {
+  const { session, ms } = await open(job.model, 'candidate');
+  try {
+    return { ...signatureOf(session), sessionMs: ms };
+  } finally {
+    await closeSession(session).catch(() => undefined);
+  }
+}
+
+async function handle(req: WorkerRequest): Promise<unknown> {
+  const job = req.job;
+  switch (job.type) {
+    case 'inspect':
+      return inspect(job);
+    case 'evaluate':
+      return evaluate(job);
+    case 'benchmark':
+      return benchmark(job);
+    case 'crash':
+    case 'hang':
+      // FAKE FAULT INJECTION (tests only): stands in for a model that kills or wedges onnxruntime.
+      if (process.env.MODELGATE_FAULT_INJECTION !== '1') throw new JobError(REASONS.ValidatorCrashed, `Job type '${job.type}' is disabled.`);
+      if (job.type === 'crash') process.kill(process.pid, 'SIGKILL');
+      return new Promise(() => setInterval(() => undefined, 1 << 30));
+    default:
+      throw new JobError(REASONS.ValidatorCrashed, `Unknown job type '${(job as { type: string }).type}'.`, false);
+  }
+}
+
+let queue = Promise.resolve();
+process.on('message', (msg: WorkerRequest) => {
+  queue = queue.then(async () => {
+    let reply: WorkerReply;
+    try {
+      reply = { id: msg.id, ok: true, result: await handle(msg) };
+    } catch (err) {
+      const e = err instanceof JobError ? err : new JobError(REASONS.ValidatorCrashed, `The worker failed: ${firstLine(err)}.`, false);
+      reply = { id: msg.id, ok: false, error: { reason: e.reason, message: e.message, terminal: e.terminal } };
+    }
+    process.send?.(reply);
+  });
+});
+process.on('disconnect', () => process.exit(0));
