@@ -31,7 +31,13 @@ export class JobRegistry {
     const controller = new AbortController();
     const entry: Entry = { kind, generation, controller, outcome: { state: 'running' } };
     this.jobs.set(uid, entry);
-    work(controller.signal).then(
+    let running: Promise<T>;
+    try {
+      running = work(controller.signal);
+    } catch (err) {
+      running = Promise.reject(err);
+    }
+    running.then(
       (value) => {
         if (this.jobs.get(uid) !== entry) return;
         entry.outcome = { state: 'succeeded', value };

@@ -142,7 +142,7 @@ export class Reconciler {
       status: cp.status ?? {},
       target,
       job,
-      rollbackRequest: cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest],
+      rollbackRequest: rollbackRequestOf(cp),
       productionDigest: cp.status?.validatedAgainst ? (cp.status.validatedAgainst.digest ?? '') : undefined,
     };
   }
@@ -201,7 +201,10 @@ export class Reconciler {
         return { requeueAfterMs: 30_000 };
       case 'StartValidate': {
         const baseline = this.baselineFor(cp, facts);
-        const against = { checkpoint: baseline?.checkpoint, digest: baseline?.artifact.digest };
+        // What production runs now, as the Deployment records it (even if that checkpoint is gone),
+        // so a later change of production is noticed and nothing loops when it cannot be compared.
+        const running = facts ? runningModel(facts, cp.spec.target.container, cp.spec.target.modelEnv) : {};
+        const against = { checkpoint: running.checkpoint, digest: running.uid ? running.digest : undefined };
         if (status.validatedAgainst?.digest !== against.digest || status.phase !== 'Validating') {
           await this.writeStatus(cp, { ...withPhase(status, 'Validating', REASON.Validating, baseline ? `validating against ${baseline.checkpoint} (${baseline.version})` : 'validating; no checkpoint in production to compare with', gen, now), validatedAgainst: against });
         }
@@ -394,9 +397,18 @@ export class Reconciler {
     let point = cp.status?.deployment?.rollbackPoint;
     if (to) {
       const older = await this.d.checkpoints.get(ns, to);
-      if (!older || !older.status?.deployment || older.metadata.uid === cp.metadata.uid) {
+      const refusal = !older
+        ? `no checkpoint named ${to} in this namespace`
+        : older.metadata.uid === cp.metadata.uid
+          ? 'a checkpoint cannot roll back to itself'
+          : older.spec.target.deployment !== cp.spec.target.deployment || older.status?.deployment?.deployment !== cp.spec.target.deployment
+            ? `${to} was never deployed to Deployment ${cp.spec.target.deployment}`
+            : ['RolledBack', 'Rejected', 'Failed'].includes(older.status?.phase ?? '')
+              ? `${to} is ${older.status?.phase}: it may not return to production until its spec changes`
+              : undefined;
+      if (refusal || !older) {
         await this.withoutRollbackRequest(cp);
-        this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Rollback', `rollback to ${to} refused: no checkpoint of that name was ever deployed to this target`);
+        this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Rollback', `rollback to ${to} refused: ${refusal}`);
         return;
       }
       point = { checkpoint: to, uid: older.metadata.uid, version: older.spec.version, digest: older.spec.artifact.digest, uri: older.spec.artifact.uri };
@@ -468,6 +480,12 @@ export class Reconciler {
   private event(cp: ModelCheckpoint, type: EventType, reason: string, action: string, note: string): void {
     this.d.events.emit({ apiVersion: API_VERSION, kind: KIND, namespace: cp.metadata.namespace as string, name: cp.metadata.name as string, uid: cp.metadata.uid }, type, reason, action, note);
   }
+}
+
+/** The rollback annotation: "true" for the recorded rollback point, a name for an older checkpoint. */
+function rollbackRequestOf(cp: ModelCheckpoint): string | undefined {
+  const v = cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest]?.trim();
+  return v && v !== 'false' ? v : undefined;
 }
 
 function failedJob(error: unknown, kind: string): JobView {

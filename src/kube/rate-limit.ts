@@ -14,11 +14,17 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Resolves when a token is available; callers are served in order. */
+  /** Resolves when a token is available; callers are served in order. An abort rejects at once. */
   take(signal?: AbortSignal): Promise<void> {
-    const next = this.queue.then(() => this.wait(signal));
-    this.queue = next.catch(() => undefined);
-    return next;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const turn = this.queue.then(() => this.wait(signal));
+    this.queue = turn.catch(() => undefined);
+    if (!signal) return turn;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      turn.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   private refill(): void {
@@ -36,7 +42,22 @@ export class TokenBucket {
         return;
       }
       const ms = ((1 - this.tokens) / this.qps) * 1000;
-      await new Promise((r) => setTimeout(r, Math.max(1, Math.ceil(ms))));
+      await sleep(Math.max(1, Math.ceil(ms)), signal);
     }
   }
+}
+
+/** A sleep that ends early (rejecting) when the signal aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

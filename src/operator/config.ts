@@ -85,13 +85,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     throw new ConfigError([`${err instanceof Error ? err.message : String(err)}: run with --help for the flags`]);
   }
   const problems: string[] = [];
+  // A flag beats its env var, which beats the default. An empty optional value means none;
+  // an empty required one is a problem.
   const raw = (k: string): string | undefined => values[k] ?? env[FLAGS[k]!.env] ?? FLAGS[k]!.default;
+  const required = (k: string): string => {
+    const v = raw(k);
+    if (!v) problems.push(`${where(k)} is empty: give it a value`);
+    return v ?? '';
+  };
   const where = (k: string): string => `--${k} (env ${FLAGS[k]!.env})`;
+  const invalid = new Set<string>();
   const int = (k: string, min: number, max: number): number => {
     const v = raw(k) ?? '';
     const n = Number(v);
     if (!/^\d+$/.test(v) || n < min || n > max) {
       problems.push(`${where(k)} is "${v}": expected a whole number from ${min} to ${max}`);
+      invalid.add(k);
       return min;
     }
     return n;
@@ -101,6 +110,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     const n = Number(v);
     if (v === '' || !Number.isFinite(n) || n < min || n > max) {
       problems.push(`${where(k)} is "${v}": expected a number from ${min} to ${max}`);
+      invalid.add(k);
       return min;
     }
     return n;
@@ -125,14 +135,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
   const lease = int('lease-duration', 2, 3600);
   const renew = num('renew-deadline', 1, 3600);
   const retry = num('retry-period', 0.1, 600);
-  if (renew >= lease) problems.push(`${where('renew-deadline')} (${renew}) must be shorter than ${where('lease-duration')} (${lease}), or two leaders could overlap`);
-  if (retry >= renew) problems.push(`${where('retry-period')} (${retry}) must be shorter than ${where('renew-deadline')} (${renew})`);
+  const valid = (...ks: string[]): boolean => ks.every((k) => !invalid.has(k));
+  if (valid('renew-deadline', 'lease-duration') && renew >= lease) problems.push(`${where('renew-deadline')} (${renew}) must be shorter than ${where('lease-duration')} (${lease}), or two leaders could overlap`);
+  if (valid('retry-period', 'renew-deadline') && retry >= renew) problems.push(`${where('retry-period')} (${retry}) must be shorter than ${where('renew-deadline')} (${renew})`);
   const cfg: OperatorConfig = {
     kubeconfig: raw('kubeconfig') || undefined,
-    namespace: raw('namespace') as string,
+    namespace: required('namespace'),
     identity: raw('identity') || `${os.hostname()}-${process.pid}`,
     leaderElect: bool('leader-elect'),
-    leaseName: raw('lease-name') as string,
+    leaseName: required('lease-name'),
     leaseDurationSeconds: lease,
     renewDeadlineMs: renew * 1000,
     retryPeriodMs: retry * 1000,
@@ -141,9 +152,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     burst: int('burst', 1, 100_000),
     healthPort: int('health-port', 0, 65535),
     metricsPort: int('metrics-port', 0, 65535),
-    bindHost: raw('bind-host') as string,
+    bindHost: required('bind-host'),
     logLevel: logLevel as OperatorConfig['logLevel'],
-    cacheDir: raw('cache-dir') as string,
+    cacheDir: required('cache-dir'),
     maxArtifactBytes: int('max-artifact-bytes', 1, Number.MAX_SAFE_INTEGER),
     trustedHosts: list('trusted-hosts'),
     fileRoots: list('file-roots'),
