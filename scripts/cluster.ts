@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import path from 'node:path';
 import { cacheRoot, ensureBinaries, repoRoot } from '../test/harness/binaries.js';
 import { ControlPlane } from '../test/harness/controlplane.js';
-import { waitFor } from '../test/harness/process.js';
+import { GiveUp, waitFor } from '../test/harness/process.js';
 
 const home = path.join(cacheRoot(), 'cluster');
 const statePath = path.join(home, 'state.json');
@@ -68,7 +68,7 @@ async function up(): Promise<number> {
   child.unref();
   const started = Date.now();
   const state = await waitFor('the control plane to be ready', async () => {
-    if (child.exitCode !== null) throw new Error(`the control plane exited early (code ${child.exitCode}): see ${logPath}`);
+    if (child.pid === undefined || !alive(child.pid)) throw new GiveUp(`the control plane exited early: see ${logPath}`);
     const st = readState();
     return st?.ready ? st : undefined;
   }, 120_000, 200).catch((err: unknown) => {

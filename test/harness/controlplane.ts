@@ -9,7 +9,7 @@ import path from 'node:path';
 import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';
 import { ensureBinaries, repoRoot, type Binaries } from './binaries.js';
 import { kubeconfigYaml, makePki, type Pki } from './pki.js';
-import { freePort, startProcess, stopProcess, waitFor, type Managed } from './process.js';
+import { freePort, GiveUp, startProcess, stopProcess, waitFor, type Managed } from './process.js';
 
 export interface ControlPlaneOptions {
   /** Install the CRDs from crds/ (default true). */
@@ -88,6 +88,8 @@ export class ControlPlane {
       `--etcd-servers=${this.etcdUrl}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
+      // No kubernetes Service endpoints: they may not point at loopback (envtest does the same).
+      '--endpoint-reconciler-type=none',
       `--secure-port=${securePort}`,
       `--cert-dir=${path.join(this.dir, 'apiserver-certs')}`,
       `--tls-cert-file=${this.pki.serverCert}`,
@@ -135,7 +137,7 @@ export class ControlPlane {
   private async startApiserver(): Promise<void> {
     this.apiserver = startProcess('kube-apiserver', this.bins.kubeApiserver, this.apiserverArgs, path.join(this.dir, 'kube-apiserver.log'));
     const early = this.apiserver.exited.then((code) => {
-      throw new Error(`kube-apiserver exited with ${code} while starting: see ${path.join(this.dir, 'kube-apiserver.log')}`);
+      throw new GiveUp(`kube-apiserver exited with ${code} while starting: see ${path.join(this.dir, 'kube-apiserver.log')}`);
     });
     early.catch(() => undefined);
     await Promise.race([early, waitFor('kube-apiserver /readyz', async () => ((await this.readyz()) ? true : undefined), 60_000, 200)]);

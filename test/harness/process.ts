@@ -75,6 +75,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Thrown by a waitFor probe to stop waiting at once (the awaited thing can no longer happen). */
+export class GiveUp extends Error {}
+
 export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -83,6 +86,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
       const v = await probe();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     if (Date.now() > deadline) {
