@@ -121,6 +121,8 @@ export class ControlPlane {
         `--secure-port=${kcmPort}`,
         `--cert-dir=${path.join(this.dir, 'kcm-certs')}`,
         '--leader-elect=false',
+        // Each controller acts as its own service account with the bootstrap RBAC roles, as in kubeadm.
+        '--use-service-account-credentials=true',
         // Only what a checkpoint operator meets: Deployments, their ReplicaSets, owner
         // references (report ConfigMaps) and namespace clean-up.
         '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
