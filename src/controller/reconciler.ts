@@ -99,9 +99,17 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Before validation the cache is good enough (the watch brings a missing target back); from
+   * Validated on, decisions depend on what the Deployment runs right now, and the cache may not
+   * have seen our own last patch yet, so read it afresh.
+   */
   private async readTarget(cp: ModelCheckpoint): Promise<DeploymentFacts | undefined> {
     const ns = cp.metadata.namespace as string;
-    return this.d.cachedDeployment(ns, cp.spec.target.deployment) ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
+    const phase = cp.status?.phase;
+    const early = phase === undefined || phase === 'Pending' || phase === 'Fetching' || phase === 'Validating';
+    const cached = early ? this.d.cachedDeployment(ns, cp.spec.target.deployment) : undefined;
+    return cached ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
   }
 
   private view(cp: ModelCheckpoint, facts: DeploymentFacts | undefined): View {
@@ -122,6 +130,7 @@ export class Reconciler {
         rolledBackFromUid: facts.annotations[ANNOTATIONS.rolledBackFrom] || undefined,
         claimUid: holder,
         claimLive: holder !== undefined && this.claimIsLive(cp.metadata.namespace as string, facts, holder),
+        // The Deployment controller stamps the new revision before it reports observedGeneration.
         rolledOut: facts.observedGeneration >= facts.generation && facts.revision !== undefined,
       };
     }

@@ -263,9 +263,11 @@ export class OnnxValidator implements CheckpointValidator {
     if (!cmp.compatible) {
       archSummary.differences = cmp.differences.length;
       stages.push(stage('architecture', 'Failed', cmp.reason, `The candidate's signature is incompatible with the baseline ${request.baseline?.version ?? ''}: ${cmp.differences.join('; ')}.`, t0, { summary: archSummary }));
-    } else if (cmp.reason === REASONS.NoBaseline || cmp.reason === REASONS.GateDisabled) {
-      const why = cmp.reason === REASONS.NoBaseline ? 'No baseline checkpoint serves the target; nothing to compare the signature with.' : 'Architecture policy is Skip.';
-      stages.push(stage('architecture', 'Skipped', cmp.reason, why, t0, { summary: archSummary }));
+    } else if (cmp.reason === REASONS.NoBaseline) {
+      // The first checkpoint of a target passes this gate: there is nothing it could break.
+      stages.push(stage('architecture', 'Passed', cmp.reason, `No checkpoint serves the target yet; nothing to compare the signature with (${cand.signature.inputs.length} input(s), ${cand.signature.outputs.length} output(s)).`, t0, { summary: archSummary }));
+    } else if (cmp.reason === REASONS.GateDisabled) {
+      stages.push(stage('architecture', 'Skipped', cmp.reason, 'Architecture policy is Skip.', t0, { summary: archSummary }));
     } else {
       const note = cmp.parameterChange?.exceeded ? ` Parameter count changed ${fmt(cmp.parameterChange.ratio * 100)}% (${cmp.parameterChange.baseline} -> ${cmp.parameterChange.candidate}), over maxParameterChangeRatio; reported, not blocking.` : '';
       stages.push(stage('architecture', 'Passed', REASONS.Compatible, `Signature compatible with the baseline ${request.baseline?.version ?? ''} (${cand.signature.inputs.length} input(s), ${cand.signature.outputs.length} output(s)).${note}`, t0, { summary: archSummary }));
