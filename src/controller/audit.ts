@@ -17,9 +17,11 @@ export class ConfigMapAudit implements AuditLog {
   async record(namespace: string, deployment: string, entry: Record<string, unknown>): Promise<void> {
     const name = auditConfigMapName(deployment);
     const data = (await this.checkpoints.readConfigMap(namespace, name)) ?? {};
-    let at = this.now().toISOString();
-    while (data[at] !== undefined) at = new Date(Date.parse(at) + 1).toISOString();
-    data[at] = JSON.stringify({ at, ...entry });
+    // ConfigMap keys allow no ':'; the key is the ISO time with dots, the entry keeps the real one.
+    let t = this.now().getTime();
+    const keyAt = (ms: number): string => new Date(ms).toISOString().replace(/:/g, '.');
+    while (data[keyAt(t)] !== undefined) t += 1;
+    data[keyAt(t)] = JSON.stringify({ at: new Date(t).toISOString(), ...entry });
     const kept = Object.keys(data).sort().slice(-this.keep);
     // Server-side apply of the whole set: keys left out are pruned from the operator's own fields.
     await this.checkpoints.applyConfigMap(namespace, name, Object.fromEntries(kept.map((k) => [k, data[k] as string])), { 'modelgate.io/deployment': deployment });
