@@ -75,7 +75,7 @@ export class Controller {
     this.reconciler = new Reconciler({
       checkpoints: new Checkpoints(client),
       deployments: new Deployments(client),
-      events: new EventRecorder(client, 'modelgate.io/operator', o.identity ?? 'modelgate', (err) => o.log.debug('event not written', { error: String(err) })),
+      events: new EventRecorder(client, 'modelgate.io/operator', o.identity ?? 'modelgate', (err) => o.log.warn('event not written', { error: String(err) })),
       validator: o.validator,
       jobs: this.jobs,
       cachedCheckpoint: (ns, name) => this.checkpointInformer.get(name, ns),

@@ -37,7 +37,8 @@ export class EventRecorder {
     const body = {
       apiVersion: 'events.k8s.io/v1',
       kind: 'Event',
-      metadata: { generateName: `${regarding.name}.`, namespace: regarding.namespace },
+      // client-go's naming: <object>.<hex time>; a generateName ending in '.' is refused.
+      metadata: { name: `${regarding.name}.${(BigInt(now) * 1_000_000n + BigInt(Math.floor(Math.random() * 1e6))).toString(16)}`, namespace: regarding.namespace },
       eventTime,
       reportingController: this.controller,
       reportingInstance: this.instance,
