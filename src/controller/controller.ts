@@ -42,6 +42,8 @@ export class Controller {
   private readonly byTarget = new Map<string, Set<string>>();
   private readonly targetOf = new Map<string, string>();
   private workersDone?: Promise<void>;
+  /** Objects this operator wrote that the informer has not delivered yet (read your own writes). */
+  private readonly written = new Map<string, { cp: ModelCheckpoint; at: number }>();
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue({ onDepth: o.onQueueDepth });
@@ -54,6 +56,8 @@ export class Controller {
 
     const onCheckpoint = (cp: ModelCheckpoint & KObj): void => {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
+      // The watch delivers in resourceVersion order: once our write arrives, the cache is as new.
+      if (this.written.get(key)?.cp.metadata.resourceVersion === cp.metadata.resourceVersion) this.written.delete(key);
       this.index(key, `${cp.metadata.namespace}/${cp.spec?.target?.deployment}`);
       this.queue.add(key);
     };
@@ -62,6 +66,7 @@ export class Controller {
     this.checkpointInformer.on('resync', onCheckpoint);
     this.checkpointInformer.on('delete', (cp) => {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
+      this.written.delete(key);
       this.index(key, undefined);
       if (cp.metadata.uid) this.jobs.cancel(cp.metadata.uid);
       this.queue.add(key);
@@ -79,6 +84,14 @@ export class Controller {
       validator: o.validator,
       jobs: this.jobs,
       cachedCheckpoint: (ns, name) => this.checkpointInformer.get(name, ns),
+      readCheckpoint: (ns, name) => {
+        const key = `${ns}/${name}`;
+        const mine = this.written.get(key);
+        if (mine && Date.now() - mine.at < 10_000) return mine.cp;
+        this.written.delete(key);
+        return this.checkpointInformer.isUp ? this.checkpointInformer.get(name, ns) : undefined;
+      },
+      noteWritten: (cp) => this.written.set(`${cp.metadata.namespace}/${cp.metadata.name}`, { cp, at: Date.now() }),
       cachedDeployment: (ns, name): DeploymentFacts | undefined => {
         const d = this.deploymentInformer.get(name, ns);
         return d ? factsOf(d) : undefined;

@@ -58,6 +58,13 @@ export interface ReconcilerDeps {
   jobs: JobRegistry;
   /** The checkpoint cache (informer), to judge claim liveness and find production checkpoints. */
   cachedCheckpoint: (namespace: string, name: string) => ModelCheckpoint | undefined;
+  /**
+   * The checkpoint as the cache knows it, or as this operator last wrote it when the cache has
+   * not caught up yet (read your own writes). Undefined: read it from the apiserver.
+   */
+  readCheckpoint?: (namespace: string, name: string) => ModelCheckpoint | undefined;
+  /** Told about every object this reconciler wrote, for readCheckpoint. */
+  noteWritten?: (cp: ModelCheckpoint) => void;
   /** The Deployment cache (informer); the reconciler reads afresh before any write. */
   cachedDeployment: (namespace: string, name: string) => DeploymentFacts | undefined;
   analyzer?: Analyzer;
@@ -82,7 +89,7 @@ export class Reconciler {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const cp = await this.d.checkpoints.get(namespace, name);
+    const cp = this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name));
     if (!cp) return; // deleted: the finalizer already cleaned up
     const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp);
     const view = this.view(cp, target);
@@ -173,7 +180,7 @@ export class Reconciler {
       case 'Finalize':
         return this.finalize(cp);
       case 'AddFinalizer': {
-        const updated = await this.d.checkpoints.setFinalizer(cp, true);
+        const updated = this.written(await this.d.checkpoints.setFinalizer(cp, true));
         if (!updated.status?.phase) {
           await this.writeStatus(updated, withPhase({}, 'Pending', REASON.Pending, 'accepted; waiting for its target', gen, now));
         }
@@ -228,15 +235,15 @@ export class Reconciler {
       case 'RecordValidation':
         return this.recordValidation(cp, v);
       case 'ClaimAndDeploy':
-        return this.claimAndDeploy(cp, v);
+        return facts ? this.claimAndDeploy(cp, v, facts) : { requeueAfterMs: 0 };
       case 'PatchDeployment':
-        return this.patchDeployment(cp, v);
+        return facts ? this.patchDeployment(cp, v, facts) : { requeueAfterMs: 0 };
       case 'AwaitRollout':
         return { requeueAfterMs: 2_000 };
       case 'Analyze':
-        return this.analyze(cp, v);
+        return this.analyze(cp, v, facts);
       case 'Rollback':
-        return this.rollback(cp, step.reason, step.message, step.to);
+        return this.rollback(cp, step.reason, step.message, step.to, facts);
       case 'Drift': {
         const c = status.conditions?.find((x) => x.type === CONDITION.ready);
         if (c?.reason !== REASON.Drift) {
@@ -278,7 +285,7 @@ export class Reconciler {
     this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
     if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.d.validator.fetch(cp.spec.artifact, signal));
     if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
-    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
+    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp, facts);
     if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
     return { requeueAfterMs: 0 };
   }
@@ -316,10 +323,9 @@ export class Reconciler {
     return { checkpoint: running.checkpoint, version: prod.spec.version, artifact: prod.spec.artifact, training: prod.spec.training };
   }
 
-  private async claimAndDeploy(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+  /** `fresh`: the Deployment as just read from the apiserver (readTarget does, from Validated on). */
+  private async claimAndDeploy(cp: ModelCheckpoint, v: View, fresh: DeploymentFacts): Promise<ReconcileResult> {
     const ns = cp.metadata.namespace as string;
-    const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
-    if (!fresh) return { requeueAfterMs: 0 };
     const holder = claimUid(fresh);
     if (holder && holder !== v.uid && this.claimIsLive(ns, fresh, holder)) return { requeueAfterMs: 1_000 };
     const claimed = holder === v.uid ? fresh : await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid));
@@ -348,10 +354,8 @@ export class Reconciler {
     return { requeueAfterMs: 0 };
   }
 
-  private async patchDeployment(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+  private async patchDeployment(cp: ModelCheckpoint, v: View, fresh: DeploymentFacts): Promise<ReconcileResult> {
     const ns = cp.metadata.namespace as string;
-    const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
-    if (!fresh) return { requeueAfterMs: 0 };
     const holder = claimUid(fresh);
     if (holder !== v.uid) {
       if (holder && this.claimIsLive(ns, fresh, holder)) {
@@ -372,7 +376,7 @@ export class Reconciler {
     return this.transition(cp, patched, 'Deployed', REASON.Deployed, `Deployment ${patched.name} now runs ${cp.spec.model} ${cp.spec.version} (${cp.spec.artifact.digest.slice(0, 19)}…)`);
   }
 
-  private async analyze(cp: ModelCheckpoint, v: View): Promise<ReconcileResult> {
+  private async analyze(cp: ModelCheckpoint, v: View, facts: DeploymentFacts | undefined): Promise<ReconcileResult> {
     if (!this.d.analyzer) return this.transition(cp, undefined, 'Healthy', REASON.Healthy, 'no analyzer configured');
     const out = await this.d.analyzer.analyze(cp, this.now());
     const now = this.now().toISOString();
@@ -381,7 +385,7 @@ export class Reconciler {
       case 'Healthy':
         return this.transition(cp, undefined, 'Healthy', out.reason, out.message, { analysis: out.analysis });
       case 'Rollback':
-        return this.rollback({ ...cp, status: { ...status, analysis: out.analysis } }, out.reason, out.message);
+        return this.rollback({ ...cp, status: { ...status, analysis: out.analysis } }, out.reason, out.message, undefined, facts);
       case 'Hold':
       case 'Continue': {
         const conditions = setCondition(status.conditions, {
@@ -400,7 +404,7 @@ export class Reconciler {
   }
 
   /** Puts the rollback point (or `to`, a named older checkpoint) back on the Deployment. */
-  private async rollback(cp: ModelCheckpoint, reason: string, message: string, to?: string): Promise<ReconcileResult> {
+  private async rollback(cp: ModelCheckpoint, reason: string, message: string, to: string | undefined, facts: DeploymentFacts | undefined): Promise<ReconcileResult> {
     const ns = cp.metadata.namespace as string;
     const gen = cp.metadata.generation ?? 1;
     let point = cp.status?.deployment?.rollbackPoint;
@@ -431,7 +435,7 @@ export class Reconciler {
       this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Hold', msg);
       return { requeueAfterMs: 60_000 };
     }
-    const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
+    const fresh = facts ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
     if (!fresh) return { requeueAfterMs: 0 };
     const model: ModelRef = { checkpoint: point.checkpoint, uid: point.uid, version: point.version, uri: point.uri, digest: point.digest };
     const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid);
@@ -448,14 +452,15 @@ export class Reconciler {
   /** Clears a handled rollback request; keeps the in-memory status (the caller writes it next). */
   private async withoutRollbackRequest(cp: ModelCheckpoint): Promise<ModelCheckpoint> {
     if (!cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest]) return cp;
-    const updated = await this.d.checkpoints.clearAnnotation(cp, ANNOTATIONS.rollbackRequest);
+    const updated = this.written(await this.d.checkpoints.clearAnnotation(cp, ANNOTATIONS.rollbackRequest));
     return { ...updated, status: cp.status };
   }
 
-  private async releaseClaim(cp: ModelCheckpoint): Promise<void> {
+  private async releaseClaim(cp: ModelCheckpoint, known?: DeploymentFacts): Promise<void> {
     const ns = cp.metadata.namespace as string;
     for (let i = 0; i < 3; i++) {
-      const fresh = await this.d.deployments.read(ns, cp.spec.target.deployment);
+      // A stale `known` only costs a 409 (the patch carries its resourceVersion), then a fresh read.
+      const fresh = i === 0 && known ? known : await this.d.deployments.read(ns, cp.spec.target.deployment);
       if (!fresh || claimUid(fresh) !== cp.metadata.uid) return;
       try {
         await this.d.deployments.setClaim(fresh, undefined);
@@ -483,7 +488,12 @@ export class Reconciler {
   }
 
   private async writeStatus(cp: ModelCheckpoint, status: ModelCheckpointStatus): Promise<ModelCheckpoint> {
-    return this.d.checkpoints.writeStatus(cp, status);
+    return this.written(await this.d.checkpoints.writeStatus(cp, status));
+  }
+
+  private written(cp: ModelCheckpoint): ModelCheckpoint {
+    this.d.noteWritten?.(cp);
+    return cp;
   }
 
   private event(cp: ModelCheckpoint, type: EventType, reason: string, action: string, note: string): void {
