@@ -8,6 +8,7 @@ import { Deployments, factsOf, type DeploymentFacts } from '../kube/deployments.
 import { EventRecorder } from '../kube/events.js';
 import { SupervisedInformer } from '../kube/informer.js';
 import type { CheckpointValidator } from '../validation/contract.js';
+import { inReconcile, withReconcileFields } from './context.js';
 import { JobRegistry } from './jobs.js';
 import { runWorkers, WorkQueue } from './queue.js';
 import { Reconciler, type Analyzer, type AuditLog, type Logger, type ReconcileObserver } from './reconciler.js';
@@ -98,7 +99,7 @@ export class Controller {
       },
       analyzer: o.analyzer,
       audit: o.audit,
-      log: o.log,
+      log: withReconcileFields(o.log),
       observer: o.observer,
       afterDeploymentPatch: o.afterDeploymentPatch,
     });
@@ -148,7 +149,7 @@ export class Controller {
   private async reconcileOne(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const started = performance.now();
     try {
-      const r = await this.reconciler.reconcile(key);
+      const r = await inReconcile(key, () => this.reconciler.reconcile(key));
       this.o.onReconcile?.(r && r.requeueAfterMs !== undefined ? 'requeue' : 'success', (performance.now() - started) / 1000);
       return r;
     } catch (err) {

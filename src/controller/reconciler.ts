@@ -87,22 +87,25 @@ export class Reconciler {
     this.now = d.now ?? (() => new Date());
   }
 
+  /** Conflicts (someone wrote in between) are retried this often with a fresh read before backing off. */
+  static readonly CONFLICT_RETRIES = 3;
+
   async reconcile(key: string): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
-    const cp = this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name));
-    if (!cp) return; // deleted: the finalizer already cleaned up
-    const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp);
-    const view = this.view(cp, target);
-    const step = decide(view);
-    this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind });
-    try {
-      return await this.execute(cp, target, view, step);
-    } catch (err) {
-      if (isConflict(err)) {
-        // Someone wrote in between (a spec edit, another writer): start again from a fresh read.
-        return { requeueAfterMs: 50 + Math.floor(Math.random() * 200) };
+    for (let attempt = 0; ; attempt++) {
+      // The first pass reads the cache; after a 409 the apiserver's current object.
+      const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
+      if (!cp) return; // deleted: the finalizer already cleaned up
+      const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp);
+      const view = this.view(cp, target);
+      const step = decide(view);
+      this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind, attempt });
+      try {
+        return await this.execute(cp, target, view, step);
+      } catch (err) {
+        // A conflict past the retries goes back to the queue, which backs off per key.
+        if (!isConflict(err) || attempt + 1 >= Reconciler.CONFLICT_RETRIES) throw err;
       }
-      throw err;
     }
   }
 

@@ -37,11 +37,12 @@ async function main(): Promise<void> {
     workers: cfg.validationWorkers,
     workerMemoryMiB: cfg.workerMemoryMiB,
   });
-  let metrics: RunningOperator['metrics'] | undefined;
+  // The live guard reports measurements to the operator's metrics, which exist once it started.
+  const ref: { metrics?: RunningOperator['metrics'] } = {};
   const op = await startOperator(cfg, {
     validator,
     logger: log,
-    ...liveGuard(cfg, log, () => metrics),
+    ...liveGuard(cfg, log, () => ref.metrics),
     afterDeploymentPatch: process.env.MODELGATE_TEST_EXIT_AFTER_PATCH === '1'
       ? () => {
           // Test hook for the fault suite: die between the Deployment patch and the status write.
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
         }
       : undefined,
   });
-  metrics = op.metrics;
+  ref.metrics = op.metrics;
   log.info('operator started', { health: op.health.url, metrics: op.health.metricsUrl, leaderElect: cfg.leaderElect });
 
   let stopping = false;
