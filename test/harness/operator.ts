@@ -64,9 +64,9 @@ export async function startTestOperator(cp: ControlPlane, o: TestOperatorOptions
   if (validator instanceof OnnxValidator) await validator.start();
   // Quiet in tests unless MODELGATE_TEST_LOG is set; the status and Events are what tests read.
   const log = createLogger({ level: cfg.logLevel, fields: { component: 'operator' }, silent: !process.env.MODELGATE_TEST_LOG });
-  let opRef: RunningOperator | undefined;
-  const op = await startOperator(cfg, { validator, logger: log, ...liveGuard(cfg, log, () => opRef?.metrics) });
-  opRef = op;
+  const ref: { op?: RunningOperator } = {};
+  const op = await startOperator(cfg, { validator, logger: log, ...liveGuard(cfg, log, () => ref.op?.metrics) });
+  ref.op = op;
   await op.leading;
   return {
     op,
@@ -90,10 +90,15 @@ export interface OperatorProcess {
   kill(): Promise<void>;
 }
 
+let processCounter = 0;
+
 /** The operator as a real process (`src/operator/main.ts`), e.g. for kill and leader tests. */
-export function startOperatorProcess(cp: ControlPlane, o: TestOperatorOptions & { identity?: string; leaderElect?: boolean; leaseNamespace?: string; env?: NodeJS.ProcessEnv } = {}): OperatorProcess {
-  const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'modelgate-opcache-'));
-  const logPath = path.join(cacheDir, '..', `${path.basename(cacheDir)}.log`);
+export function startOperatorProcess(cp: ControlPlane, o: TestOperatorOptions & { identity?: string; leaderElect?: boolean; leaseNamespace?: string; env?: NodeJS.ProcessEnv; cacheDir?: string } = {}): OperatorProcess {
+  // o.cacheDir: reuse a folder (a restart on the same volume); it is then left for the caller to remove.
+  const cacheDir = o.cacheDir ?? mkdtempSync(path.join(os.tmpdir(), 'modelgate-opcache-'));
+  const logPath = o.cacheDir
+    ? path.join(path.dirname(cacheDir), `${path.basename(cacheDir)}-${Date.now().toString(36)}-${(processCounter++).toString(36)}.log`)
+    : path.join(cacheDir, '..', `${path.basename(cacheDir)}.log`);
   const args = [
     '--import', 'tsx', path.join(repoRoot, 'src', 'operator', 'main.ts'),
     ...baseArgs(cp, cacheDir, { logLevel: 'info', ...o }),
@@ -117,7 +122,7 @@ export function startOperatorProcess(cp: ControlPlane, o: TestOperatorOptions & 
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       await stopProcess(proc, 20_000, signal);
-      rmSync(cacheDir, { recursive: true, force: true });
+      if (!o.cacheDir) rmSync(cacheDir, { recursive: true, force: true });
     },
     async kill() {
       proc.child.kill('SIGKILL');
