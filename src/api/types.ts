@@ -247,6 +247,8 @@ export interface DeploymentRecord {
   /** Deployment generation after the patch. */
   generation?: number;
   rollbackPoint?: RollbackPoint;
+  /** Older rollback points of the same Deployment, newest first (up to --rollback-history - 1). */
+  earlierRollbackPoints?: RollbackPoint[];
 }
 
 export type MeasurementPhase = 'Successful' | 'Failed' | 'Inconclusive' | 'Error';

@@ -31,6 +31,7 @@ export interface ControllerOptions {
   onQueueDepth?: (depth: number) => void;
   onReconcile?: (result: 'success' | 'requeue' | 'error', seconds: number) => void;
   afterDeploymentPatch?: () => void;
+  rollbackHistory?: number;
 }
 
 export class Controller {
@@ -102,6 +103,7 @@ export class Controller {
       log: withReconcileFields(o.log),
       observer: o.observer,
       afterDeploymentPatch: o.afterDeploymentPatch,
+      rollbackHistory: o.rollbackHistory,
     });
   }
 

@@ -345,11 +345,18 @@ export class Reconciler {
         deploymentRevision: claimed.revision,
       };
     }
+    // The chain of older points comes from the checkpoint being replaced, which kept its own.
+    const keep = Math.max(0, (this.d.rollbackHistory ?? 5) - 1);
+    const prev = rollbackPoint ? this.d.cachedCheckpoint(ns, rollbackPoint.checkpoint) : undefined;
+    const earlier = prev && prev.metadata.uid === rollbackPoint?.uid
+      ? [prev.status?.deployment?.rollbackPoint, ...(prev.status?.deployment?.earlierRollbackPoints ?? [])].filter((p): p is RollbackPoint => p !== undefined && p.uid !== v.uid).slice(0, keep)
+      : [];
     const now = this.now().toISOString();
+    const points = [rollbackPoint, ...earlier].filter((p): p is RollbackPoint => p !== undefined).map((p) => `${p.checkpoint} (${p.version})`);
     // The rollback point is in status before the Deployment changes.
     const status: ModelCheckpointStatus = {
-      ...withPhase(cp.status ?? {}, 'Deploying', REASON.Deploying, `deploying to ${claimed.name}${rollbackPoint ? `; rollback point ${rollbackPoint.checkpoint} (${rollbackPoint.version})` : '; no rollback point (first checkpoint of this target)'}`, v.generation, now),
-      deployment: { deployedAt: now, deployment: claimed.name, revision: claimed.revision, rollbackPoint },
+      ...withPhase(cp.status ?? {}, 'Deploying', REASON.Deploying, `deploying to ${claimed.name}${rollbackPoint ? `; rollback points ${points.join(', ')}` : '; no rollback point (first checkpoint of this target)'}`, v.generation, now),
+      deployment: { deployedAt: now, deployment: claimed.name, revision: claimed.revision, rollbackPoint, ...(earlier.length > 0 ? { earlierRollbackPoints: earlier } : {}) },
     };
     await this.writeStatus(cp, status);
     this.d.observer?.transition?.(cp.status?.phase, 'Deploying');

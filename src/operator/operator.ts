@@ -98,6 +98,7 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
         if (result === 'error') metrics.reconcileErrorsTotal.inc();
       },
       afterDeploymentPatch: parts.afterDeploymentPatch,
+      rollbackHistory: cfg.rollbackHistory,
     });
     await controller.start();
     log.info('controller started', { workers: cfg.workers });

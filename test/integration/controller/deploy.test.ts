@@ -99,4 +99,19 @@ describe('controller: gated deploy', function () {
     assert.equal(after.metadata.generation, before.metadata.generation);
     assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion);
   });
+
+  it('keeps the chain of rollback points: the third checkpoint knows the second and the first', async () => {
+    for (const [i, name] of ['v1', 'v2', 'v3'].entries()) {
+      const art = await writeArtifact(dir, `${ns}-${name}.onnx`, classifierModel({ features: 4, classes: 3, seed: 10 + i }));
+      await apply(cp, ns, checkpoint(name, art));
+      await waitForCheckpoint(cp, ns, name, phaseIs('Healthy'));
+    }
+    const v3 = await waitForCheckpoint(cp, ns, 'v3', phaseIs('Healthy'));
+    assert.equal(v3.status?.deployment?.rollbackPoint?.checkpoint, 'v2');
+    assert.deepEqual(v3.status?.deployment?.earlierRollbackPoints?.map((p) => p.checkpoint), ['v1']);
+    const v1 = await waitForCheckpoint(cp, ns, 'v1', phaseIs('Superseded'));
+    assert.equal(v1.status?.phase, 'Superseded');
+    const events = await cp.kubectl(['get', 'events', '-n', ns, '--field-selector', 'involvedObject.name=v3,reason=Deploying', '-o', 'jsonpath={.items[*].message}']);
+    assert.match(events.stdout, /rollback points v2 \(v2\), v1 \(v1\)/);
+  });
 });
