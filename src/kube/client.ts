@@ -60,6 +60,13 @@ export interface ClientOptions {
 
 export class KubeClient {
   private readonly limiter: TokenBucket;
+  /**
+   * client-node builds a new undici Agent on every applySecurityAuthentication call, so each
+   * request would open (and keep alive) its own TLS connection: slow, and memory grew with the
+   * request rate. The first Agent is kept and reused; auth headers are still applied per request
+   * so refreshed tokens are picked up.
+   */
+  private dispatcher?: ReturnType<RequestContext['getDispatcher']>;
   readonly fieldManager: string;
 
   constructor(
@@ -98,7 +105,7 @@ export class KubeClient {
         method,
         headers,
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        dispatcher: ctx.getDispatcher(),
+        dispatcher: (this.dispatcher ??= ctx.getDispatcher()),
         signal: AbortSignal.any(signals),
       });
     } catch (err) {
