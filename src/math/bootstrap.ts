@@ -48,7 +48,11 @@ export function mulberry32(seed: number): () => number {
  * estimate, low and high. Resamples where the statistic is NaN are dropped and counted out of
  * `resamples`; when fewer than half of the resamples are numbers, low and high are NaN.
  */
-export function pairedBootstrap(options: PairedBootstrapOptions): BootstrapResult {
+/**
+ * The bootstrap as steps: it yields after every resample, so a caller can spread the work over
+ * the event loop (pairedBootstrap runs it all at once).
+ */
+export function* pairedBootstrapSteps(options: PairedBootstrapOptions): Generator<void, BootstrapResult, void> {
   const { n, statistic } = options;
   const resamples = options.resamples ?? 1000;
   const seed = options.seed ?? 1;
@@ -69,8 +73,16 @@ export function pairedBootstrap(options: PairedBootstrapOptions): BootstrapResul
     for (let i = 0; i < n; i++) indices[i] = Math.floor(rng() * n);
     const v = statistic(indices);
     if (!Number.isNaN(v)) values[kept++] = v;
+    yield;
   }
   if (kept * 2 < resamples) return { estimate, low: NaN, high: NaN, resamples: kept };
   const used = values.subarray(0, kept).sort();
   return { estimate, low: percentile(used, 2.5), high: percentile(used, 97.5), resamples: kept };
+}
+
+export function pairedBootstrap(options: PairedBootstrapOptions): BootstrapResult {
+  const steps = pairedBootstrapSteps(options);
+  let s = steps.next();
+  while (!s.done) s = steps.next();
+  return s.value;
 }

@@ -3,7 +3,7 @@
 // 2 holdout metrics / success rate / latency, 3 benchmark, 4 regression vs the baseline on the same
 // samples in the same run (severity bands, paired-bootstrap CIs, training metrics too).
 import type { HoldoutTask, Severity, StageName, StageResult, StageVerdict } from '../api/types.js';
-import { pairedBootstrap } from '../math/bootstrap.js';
+import { pairedBootstrapSteps } from '../math/bootstrap.js';
 import { isDisplayOnlyMetric, metricDirection, metricEvaluator } from '../math/metrics.js';
 import type { Labels, Predictions } from '../math/metrics.js';
 import { compareMetric, DEFAULT_BANDS, severityAtLeast, severityOf, worstSeverity } from '../math/severity.js';
@@ -91,6 +91,22 @@ function summaryNumber(v: number): number | string {
 
 function stage(name: StageName, verdict: StageVerdict, reason: string, message: string, started: number, extra: Partial<StageResult> = {}): StageResult {
   return { stage: name, verdict, reason, message: clip(message), ...extra, durationMs: Math.round(performance.now() - started) };
+}
+
+/**
+ * Runs CPU-bound steps on the operator's thread without stalling it: after ~10 ms of work it
+ * lets the event loop run (watches, lease renewal, /metrics) before going on.
+ */
+async function cooperatively<T>(steps: Generator<void, T, void>, signal?: AbortSignal): Promise<T> {
+  let slice = performance.now();
+  for (let s = steps.next(); ; s = steps.next()) {
+    if (s.done) return s.value;
+    if (performance.now() - slice > 10) {
+      await new Promise((r) => setImmediate(r));
+      signal?.throwIfAborted();
+      slice = performance.now();
+    }
+  }
 }
 
 const passedVerdict = (s: StageResult): boolean => s.verdict === 'Passed' || s.verdict === 'Skipped';
@@ -329,7 +345,7 @@ export class OnnxValidator implements CheckpointValidator {
 
     // ---- gate 4: regression
     t0 = performance.now();
-    const reg = this.regressionGate(request, holdout?.task, evaluation, full, t0);
+    const reg = await this.regressionGate(request, holdout?.task, evaluation, full, t0, signal);
     stages.push(reg.stage);
     return this.report(stages, full, reg.severity);
   }
@@ -405,7 +421,7 @@ export class OnnxValidator implements CheckpointValidator {
     return stage('benchmark', 'Passed', REASONS.Passed, `${text}; peak ${fmt(r.peakRssMiB)} MiB (${r.input} input).`, t0, { summary });
   }
 
-  private regressionGate(request: ValidationRequest, task: HoldoutTask | undefined, ev: EvaluateResult | undefined, full: Record<string, unknown>, t0: number): { stage: StageResult; severity: Severity } {
+  private async regressionGate(request: ValidationRequest, task: HoldoutTask | undefined, ev: EvaluateResult | undefined, full: Record<string, unknown>, t0: number, signal?: AbortSignal): Promise<{ stage: StageResult; severity: Severity }> {
     const spec = request.spec.regression ?? {};
     const bands = spec.bands ?? DEFAULT_BANDS;
     const blockAt = spec.blockAt ?? 'SEVERE';
@@ -437,12 +453,12 @@ export class OnnxValidator implements CheckpointValidator {
           if (isDisplayOnlyMetric(name)) continue;
           const direction = metricDirection(name);
           const r = compareMetric(name, mc[name]!, mb[name]!, direction);
-          const ci = pairedBootstrap({
+          const ci = await cooperatively(pairedBootstrapSteps({
             n: idx.length,
             resamples,
             seed: this.options.bootstrapSeed ?? 1,
             statistic: (ix) => evalC(ix, [name])[name]! - evalB(ix, [name])[name]!,
-          });
+          }), signal);
           comparisons.push({
             metric: name, source: 'holdout', candidate: r.candidate, baseline: r.baseline, direction, absolute: r.absolute, relative: r.relative,
             degradation: r.degradation, severity: severityOf(r.degradation, bands), critical: isCritical(name, 'holdout'),

@@ -69,11 +69,13 @@ const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b
 function cast(type: string, data: ArrayLike<number | bigint>): Tensor['data'] {
   const n = data.length;
   const num = (i: number): number => Number(data[i]);
+  // Typed-array constructors convert natively; the per-element callback path is ~10x slower.
+  const numeric = !(data instanceof BigInt64Array || data instanceof BigUint64Array) ? (data as ArrayLike<number>) : undefined;
   switch (type) {
     case 'float32':
-      return data instanceof Float32Array ? data : Float32Array.from({ length: n }, (_, i) => num(i));
+      return data instanceof Float32Array ? data : numeric ? new Float32Array(numeric) : Float32Array.from({ length: n }, (_, i) => num(i));
     case 'float64':
-      return data instanceof Float64Array ? data : Float64Array.from({ length: n }, (_, i) => num(i));
+      return data instanceof Float64Array ? data : numeric ? new Float64Array(numeric) : Float64Array.from({ length: n }, (_, i) => num(i));
     case 'int32':
       return Int32Array.from({ length: n }, (_, i) => Math.trunc(num(i)));
     case 'int64':
