@@ -40,9 +40,12 @@ export class PrometheusAnalyzer implements Analyzer {
     }
     const last = prev.lastMeasuredAt ? Date.parse(prev.lastMeasuredAt) : undefined;
     if (last !== undefined && now.getTime() - last < intervalMs) {
-      // Woken early (an event): measure on the interval, not on every event.
+      // Woken early (an event, our own status write): measure on the interval, never faster.
+      // A rollback or the end of the window is acted on at once.
       const d = decideAnalysis(spec, prev.counts, prev.measurements ?? [], (now.getTime() - started) / 1000);
-      if (d.action === 'Continue') return { analysis: prev, action: 'Continue', reason: d.reason, message: d.message, requeueAfterMs: intervalMs - (now.getTime() - last) };
+      if (d.action === 'Continue' || d.action === 'Hold') {
+        return { analysis: prev, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs - (now.getTime() - last) };
+      }
     }
     const provider = this.o.provider(url);
     const ns = cp.metadata.namespace as string;
@@ -63,7 +66,12 @@ export class PrometheusAnalyzer implements Analyzer {
       if (metric.maxRelativeDegradation !== undefined && baseline[metric.name] === undefined) {
         // The baseline: the previous checkpoint's series just before this rollout began (or an explicit query).
         try {
-          const bq = renderQuery(metric.baselineQuery ?? metric.query, baselineVars);
+          // The previous checkpoint's series averaged over the window before the rollout began,
+          // so a few missing scrapes at that instant still give a baseline.
+          const windowS = Math.max(1, Math.round(spec.baselineWindowSeconds ?? 600));
+          const bq = metric.baselineQuery
+            ? renderQuery(metric.baselineQuery, baselineVars)
+            : `avg_over_time((${renderQuery(metric.query, baselineVars)})[${windowS}s:])`;
           const r = await provider.measure(bq, metric.baselineQuery ? now : deployedAt, signal);
           const values = r.kind === 'vector' ? r.samples.map((s) => s.value) : r.kind === 'scalar' ? [r.value] : [];
           const finite = values.filter(Number.isFinite);

@@ -88,12 +88,19 @@ export class Controller {
       cachedCheckpoint: (ns, name) => this.checkpointInformer.get(name, ns),
       readCheckpoint: (ns, name) => {
         const key = `${ns}/${name}`;
+        const cached = this.checkpointInformer.isUp ? this.checkpointInformer.get(name, ns) : undefined;
         const mine = this.written.get(key);
-        if (mine && Date.now() - mine.at < 10_000) return mine.cp;
+        if (mine && Date.now() - mine.at < 5_000 && cached?.metadata.resourceVersion !== mine.cp.metadata.resourceVersion) return mine.cp;
         this.written.delete(key);
-        return this.checkpointInformer.isUp ? this.checkpointInformer.get(name, ns) : undefined;
+        return cached;
       },
-      noteWritten: (cp) => this.written.set(`${cp.metadata.namespace}/${cp.metadata.name}`, { cp, at: Date.now() }),
+      noteWritten: (cp) => {
+        // The watch may deliver our write before the write's own response arrives: then the
+        // cache is already as new, and anything after it is newer still.
+        const cached = this.checkpointInformer.get(cp.metadata.name as string, cp.metadata.namespace);
+        if (cached?.metadata.resourceVersion === cp.metadata.resourceVersion) return;
+        this.written.set(`${cp.metadata.namespace}/${cp.metadata.name}`, { cp, at: Date.now() });
+      },
       cachedDeployment: (ns, name): DeploymentFacts | undefined => {
         const d = this.deploymentInformer.get(name, ns);
         return d ? factsOf(d) : undefined;
