@@ -17,6 +17,12 @@ export class ConfigMapAudit implements AuditLog {
   async record(namespace: string, deployment: string, entry: Record<string, unknown>): Promise<void> {
     const name = auditConfigMapName(deployment);
     const data = (await this.checkpoints.readConfigMap(namespace, name)) ?? {};
+    // A retried reconcile may record the same step twice: the newest entry already says it.
+    const newest = Object.keys(data).sort().at(-1);
+    if (newest) {
+      const last = JSON.parse(data[newest] as string) as Record<string, unknown>;
+      if (['action', 'checkpoint', 'from', 'to', 'digest'].every((k) => last[k] === entry[k])) return;
+    }
     // ConfigMap keys allow no ':'; the key is the ISO time with dots, the entry keeps the real one.
     let t = this.now().getTime();
     const keyAt = (ms: number): string => new Date(ms).toISOString().replace(/:/g, '.');

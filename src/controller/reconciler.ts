@@ -281,6 +281,13 @@ export class Reconciler {
       status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'False', reason, message }, gen, now);
     }
     if (to === 'RolledBack') status.rolledBackGeneration = gen;
+    if (from === 'Deploying' && to === 'Deployed') {
+      // Also after a restart that found the patch already done: the audit trail misses no deploy.
+      await this.d.audit?.record(cp.metadata.namespace as string, cp.spec.target.deployment, {
+        action: 'deploy', checkpoint: cp.metadata.name, version: cp.spec.version, digest: cp.spec.artifact.digest, revision: facts?.revision,
+        severity: cp.status?.severity, rollbackPoint: cp.status?.deployment?.rollbackPoint?.checkpoint, stages: cp.status?.stages?.map((s) => ({ stage: s.stage, verdict: s.verdict, summary: s.summary })),
+      }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
+    }
     await this.writeStatus(cp, status);
     this.d.observer?.transition?.(from, to);
     const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
@@ -379,10 +386,6 @@ export class Reconciler {
     const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv);
     this.d.afterDeploymentPatch?.();
     this.d.observer?.deployed?.();
-    await this.d.audit?.record(ns, fresh.name, {
-      action: 'deploy', checkpoint: cp.metadata.name, version: cp.spec.version, digest: cp.spec.artifact.digest,
-      severity: cp.status?.severity, rollbackPoint: cp.status?.deployment?.rollbackPoint?.checkpoint, stages: cp.status?.stages?.map((s) => ({ stage: s.stage, verdict: s.verdict, summary: s.summary })),
-    }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
     return this.transition(cp, patched, 'Deployed', REASON.Deployed, `Deployment ${patched.name} now runs ${cp.spec.model} ${cp.spec.version} (${cp.spec.artifact.digest.slice(0, 19)}…)`);
   }
 
@@ -466,19 +469,11 @@ export class Reconciler {
     return { ...updated, status: cp.status };
   }
 
+  /** Drops this checkpoint's claim if it still holds it (a compare-and-set on the annotation alone). */
   private async releaseClaim(cp: ModelCheckpoint, known?: DeploymentFacts): Promise<void> {
     const ns = cp.metadata.namespace as string;
-    for (let i = 0; i < 3; i++) {
-      // A stale `known` only costs a 409 (the patch carries its resourceVersion), then a fresh read.
-      const fresh = i === 0 && known ? known : await this.d.deployments.read(ns, cp.spec.target.deployment);
-      if (!fresh || claimUid(fresh) !== cp.metadata.uid) return;
-      try {
-        await this.d.deployments.setClaim(fresh, undefined);
-        return;
-      } catch (err) {
-        if (!isConflict(err)) throw err;
-      }
-    }
+    if (known && claimUid(known) !== cp.metadata.uid) return;
+    await this.d.deployments.releaseClaim(ns, cp.spec.target.deployment, claimValue(cp.metadata.name as string, cp.metadata.uid as string));
   }
 
   private async finalize(cp: ModelCheckpoint): Promise<ReconcileResult> {

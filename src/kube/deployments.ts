@@ -3,7 +3,7 @@
 // side apply under the operator's field manager: three env vars of one container and four
 // annotations). It never creates, deletes or scales a Deployment.
 import { ANNOTATIONS, DEFAULT_MODEL_ENV, DIGEST_ENV, VERSION_ENV } from '../api/types.js';
-import { paths, type KubeClient } from './client.js';
+import { ApiError, paths, type KubeClient } from './client.js';
 
 interface RawDeployment {
   metadata: { name: string; namespace: string; uid?: string; resourceVersion?: string; generation?: number; annotations?: Record<string, string> };
@@ -89,6 +89,22 @@ export class Deployments {
       metadata: { resourceVersion: facts.resourceVersion, annotations: { [ANNOTATIONS.claim]: holder ?? null } },
     }, 'merge');
     return factsOf(raw);
+  }
+
+  /**
+   * Removes the claim only while it still names `holder`: a JSON patch `test` is a compare-and-
+   * set on that one annotation, so unrelated writers to the Deployment cannot make it fail.
+   * Returns false when the claim is no longer `holder`'s (or is gone).
+   */
+  async releaseClaim(namespace: string, name: string, holder: string): Promise<boolean> {
+    const path = `/metadata/annotations/${ANNOTATIONS.claim.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    try {
+      await this.client.patch(paths.deployment(namespace, name), [{ op: 'test', path, value: holder }, { op: 'remove', path }], 'json');
+      return true;
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 422 || err.status === 409 || err.status === 404 || err.status === 500)) return false;
+      throw err;
+    }
   }
 
   /**

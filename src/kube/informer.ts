@@ -23,6 +23,7 @@ export class SupervisedInformer<T> {
   private stopped = false;
   private failures = 0;
   private restartTimer?: NodeJS.Timeout;
+  private erroredSinceStart = false;
   private resyncTimer?: NodeJS.Timeout;
 
   constructor(
@@ -38,11 +39,12 @@ export class SupervisedInformer<T> {
     this.informer.on('add', (o) => this.handlers.add.forEach((h) => h(o as T)));
     this.informer.on('update', (o) => this.handlers.update.forEach((h) => h(o as T)));
     this.informer.on('delete', (o) => this.handlers.delete.forEach((h) => h(o as T)));
-    this.informer.on('connect', () => {
-      this.failures = 0;
-      this.setUp(true);
+    // ListWatch.start() resolves even when its list or watch failed (the failure goes to the
+    // error callback), so 'up' is only declared after a start that saw no error.
+    this.informer.on('error', (err: unknown) => {
+      this.erroredSinceStart = true;
+      this.restartLater(err);
     });
-    this.informer.on('error', (err: unknown) => this.restartLater(err));
   }
 
   on(event: 'add' | 'update' | 'delete' | 'resync', handler: Handler<T>): void {
@@ -65,9 +67,12 @@ export class SupervisedInformer<T> {
   async start(): Promise<void> {
     this.stopped = false;
     try {
+      this.erroredSinceStart = false;
       await this.informer.start();
-      this.failures = 0;
-      this.setUp(true);
+      if (!this.erroredSinceStart) {
+        this.failures = 0;
+        this.setUp(true);
+      }
     } catch (err) {
       this.restartLater(err);
     }
@@ -109,7 +114,9 @@ export class SupervisedInformer<T> {
       // already stopped by its error
     }
     try {
+      this.erroredSinceStart = false;
       await this.informer.start();
+      if (this.erroredSinceStart) return; // the error handler scheduled the next try, with backoff
       this.failures = 0;
       this.setUp(true);
       for (const o of this.informer.list()) this.handlers.resync.forEach((h) => h(o as T));

@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   });
   // The live guard reports measurements to the operator's metrics, which exist once it started.
   const ref: { metrics?: RunningOperator['metrics'] } = {};
+  // Removes partial downloads a killed predecessor left in the cache.
+  await validator.start();
   const op = await startOperator(cfg, {
     validator,
     logger: log,

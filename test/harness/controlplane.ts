@@ -196,6 +196,19 @@ export class ControlPlane {
     await this.startApiserver();
   }
 
+  /**
+   * Fault injection: stop the apiserver (etcd keeps running) until startApiserverAgain().
+   * SIGKILL is a crash (and quick); SIGTERM a graceful stop (up to 10 s with open watches).
+   */
+  async stopApiserver(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.apiserver) await stopProcess(this.apiserver, 10_000, signal);
+  }
+
+  /** Starts the apiserver stopped by stopApiserver() on the same port; resolves once /readyz is ok. */
+  async startApiserverAgain(): Promise<void> {
+    await this.startApiserver();
+  }
+
   /** Fault injection: compact etcd to its current revision, so older watches get 410 Gone. */
   async compactEtcd(): Promise<number> {
     const range = await fetch(`${this.etcdUrl}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from('/').toString('base64') }) });

@@ -23,6 +23,8 @@ export interface TestOperatorOptions {
   workers?: number;
   logLevel?: OperatorConfig['logLevel'];
   extraArgs?: string[];
+  /** Talk to the apiserver through this kubeconfig instead of the control plane's own (e.g. a proxy). */
+  kubeconfig?: string;
 }
 
 export interface TestOperator {
@@ -34,7 +36,7 @@ export interface TestOperator {
 
 export function baseArgs(cp: ControlPlane, cacheDir: string, o: TestOperatorOptions): string[] {
   return [
-    `--kubeconfig=${cp.kubeconfigPath}`,
+    `--kubeconfig=${o.kubeconfig ?? cp.kubeconfigPath}`,
     '--bind-host=127.0.0.1',
     '--health-port=0',
     '--metrics-port=0',
