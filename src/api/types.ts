@@ -144,7 +144,8 @@ export interface RegressionGateSpec {
   bands?: SeverityBands;
   /** Lowest severity that blocks (default SEVERE). */
   blockAt?: Severity;
-  bootstrapResamples?: number; // default 1000
+  /** Paired-bootstrap resamples per metric (default 200: the CI runs on the operator thread). */
+  bootstrapResamples?: number; // default 200
 }
 
 export interface ValidationSpec {

@@ -46,6 +46,7 @@ export class Controller {
   private workersDone?: Promise<void>;
   /** Objects this operator wrote that the informer has not delivered yet (read your own writes). */
   private readonly written = new Map<string, { cp: ModelCheckpoint; at: number }>();
+  private readonly writtenDeployments = new Map<string, { facts: DeploymentFacts; at: number }>();
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue({ onDepth: o.onQueueDepth });
@@ -73,7 +74,9 @@ export class Controller {
       if (cp.metadata.uid) this.jobs.cancel(cp.metadata.uid);
       this.queue.add(key);
     });
-    const onDeployment = (d: KObj): void => {
+    const onDeployment = (d: KObj & { metadata?: { resourceVersion?: string } }): void => {
+      const dkey = `${d.metadata?.namespace}/${d.metadata?.name}`;
+      if (this.writtenDeployments.get(dkey)?.facts.resourceVersion === d.metadata?.resourceVersion) this.writtenDeployments.delete(dkey);
       for (const key of this.byTarget.get(`${d.metadata?.namespace}/${d.metadata?.name}`) ?? []) this.queue.add(key);
     };
     for (const ev of ['add', 'update', 'delete', 'resync'] as const) this.deploymentInformer.on(ev, onDeployment);
@@ -102,8 +105,17 @@ export class Controller {
         this.written.set(`${cp.metadata.namespace}/${cp.metadata.name}`, { cp, at: Date.now() });
       },
       cachedDeployment: (ns, name): DeploymentFacts | undefined => {
-        const d = this.deploymentInformer.get(name, ns);
+        const key = `${ns}/${name}`;
+        const d = this.deploymentInformer.isUp ? this.deploymentInformer.get(name, ns) : undefined;
+        const mine = this.writtenDeployments.get(key);
+        if (mine && Date.now() - mine.at < 5_000 && (d as KObj & { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion !== mine.facts.resourceVersion) return mine.facts;
+        this.writtenDeployments.delete(key);
         return d ? factsOf(d) : undefined;
+      },
+      noteDeploymentWritten: (facts) => {
+        const d = this.deploymentInformer.get(facts.name, facts.namespace) as (KObj & { metadata?: { resourceVersion?: string } }) | undefined;
+        if (d?.metadata?.resourceVersion === facts.resourceVersion) return;
+        this.writtenDeployments.set(`${facts.namespace}/${facts.name}`, { facts, at: Date.now() });
       },
       analyzer: o.analyzer,
       audit: o.audit,

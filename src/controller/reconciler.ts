@@ -65,7 +65,13 @@ export interface ReconcilerDeps {
   readCheckpoint?: (namespace: string, name: string) => ModelCheckpoint | undefined;
   /** Told about every object this reconciler wrote, for readCheckpoint. */
   noteWritten?: (cp: ModelCheckpoint) => void;
-  /** The Deployment cache (informer); the reconciler reads afresh before any write. */
+  /** Told about every Deployment this reconciler wrote, for cachedDeployment. */
+  noteDeploymentWritten?: (facts: DeploymentFacts) => void;
+  /**
+   * The Deployment from the cache, or as this operator last wrote it until the watch catches up.
+   * Writes that depend on it carry its resourceVersion, so a stale read costs one 409 and a
+   * fresh retry, never a wrong write.
+   */
   cachedDeployment: (namespace: string, name: string) => DeploymentFacts | undefined;
   analyzer?: Analyzer;
   audit?: AuditLog;
@@ -96,7 +102,7 @@ export class Reconciler {
       // The first pass reads the cache; after a 409 the apiserver's current object.
       const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
       if (!cp) return; // deleted: the finalizer already cleaned up
-      const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp);
+      const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
       const view = this.view(cp, target);
       const step = decide(view);
       this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind, attempt });
@@ -109,16 +115,10 @@ export class Reconciler {
     }
   }
 
-  /**
-   * Before validation the cache is good enough (the watch brings a missing target back); from
-   * Validated on, decisions depend on what the Deployment runs right now, and the cache may not
-   * have seen our own last patch yet, so read it afresh.
-   */
-  private async readTarget(cp: ModelCheckpoint): Promise<DeploymentFacts | undefined> {
+  /** The target from the cache on a first pass; after a conflict, from the apiserver. */
+  private async readTarget(cp: ModelCheckpoint, fresh: boolean): Promise<DeploymentFacts | undefined> {
     const ns = cp.metadata.namespace as string;
-    const phase = cp.status?.phase;
-    const early = phase === undefined || phase === 'Pending' || phase === 'Fetching' || phase === 'Validating';
-    const cached = early ? this.d.cachedDeployment(ns, cp.spec.target.deployment) : undefined;
+    const cached = fresh ? undefined : this.d.cachedDeployment(ns, cp.spec.target.deployment);
     return cached ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
   }
 
@@ -338,7 +338,7 @@ export class Reconciler {
     const ns = cp.metadata.namespace as string;
     const holder = claimUid(fresh);
     if (holder && holder !== v.uid && this.claimIsLive(ns, fresh, holder)) return { requeueAfterMs: 1_000 };
-    const claimed = holder === v.uid ? fresh : await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid));
+    const claimed = holder === v.uid ? fresh : this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid)));
     this.event(cp, 'Normal', REASON.ClaimAcquired, 'Claim', `claimed Deployment ${claimed.name}`);
     const running = runningModel(claimed, cp.spec.target.container, cp.spec.target.modelEnv);
     let rollbackPoint: RollbackPoint | undefined;
@@ -379,11 +379,11 @@ export class Reconciler {
         // Lost the claim between claiming and patching: back to waiting, nothing deployed.
         return this.transition(cp, fresh, 'Validated', REASON.AwaitingClaim, 'another checkpoint took the claim on the Deployment first');
       }
-      await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid));
+      this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid)));
       return { requeueAfterMs: 0 };
     }
     const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest };
-    const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv);
+    const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv));
     this.d.afterDeploymentPatch?.();
     this.d.observer?.deployed?.();
     return this.transition(cp, patched, 'Deployed', REASON.Deployed, `Deployment ${patched.name} now runs ${cp.spec.model} ${cp.spec.version} (${cp.spec.artifact.digest.slice(0, 19)}…)`);
@@ -451,7 +451,7 @@ export class Reconciler {
     const fresh = facts ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
     if (!fresh) return { requeueAfterMs: 0 };
     const model: ModelRef = { checkpoint: point.checkpoint, uid: point.uid, version: point.version, uri: point.uri, digest: point.digest };
-    const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid);
+    const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid));
     this.d.observer?.rolledBack?.(reason);
     await this.d.audit?.record(ns, fresh.name, {
       action: 'rollback', from: cp.metadata.name, fromVersion: cp.spec.version, to: point.checkpoint, toVersion: point.version, reason, message,
@@ -473,7 +473,13 @@ export class Reconciler {
   private async releaseClaim(cp: ModelCheckpoint, known?: DeploymentFacts): Promise<void> {
     const ns = cp.metadata.namespace as string;
     if (known && claimUid(known) !== cp.metadata.uid) return;
-    await this.d.deployments.releaseClaim(ns, cp.spec.target.deployment, claimValue(cp.metadata.name as string, cp.metadata.uid as string));
+    const released = await this.d.deployments.releaseClaim(ns, cp.spec.target.deployment, claimValue(cp.metadata.name as string, cp.metadata.uid as string));
+    if (released) this.wroteDeployment(released);
+  }
+
+  private wroteDeployment(facts: DeploymentFacts): DeploymentFacts {
+    this.d.noteDeploymentWritten?.(facts);
+    return facts;
   }
 
   private async finalize(cp: ModelCheckpoint): Promise<ReconcileResult> {

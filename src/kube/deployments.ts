@@ -94,15 +94,14 @@ export class Deployments {
   /**
    * Removes the claim only while it still names `holder`: a JSON patch `test` is a compare-and-
    * set on that one annotation, so unrelated writers to the Deployment cannot make it fail.
-   * Returns false when the claim is no longer `holder`'s (or is gone).
+   * Returns undefined when the claim is no longer `holder`'s (or is gone).
    */
-  async releaseClaim(namespace: string, name: string, holder: string): Promise<boolean> {
+  async releaseClaim(namespace: string, name: string, holder: string): Promise<DeploymentFacts | undefined> {
     const path = `/metadata/annotations/${ANNOTATIONS.claim.replace(/~/g, '~0').replace(/\//g, '~1')}`;
     try {
-      await this.client.patch(paths.deployment(namespace, name), [{ op: 'test', path, value: holder }, { op: 'remove', path }], 'json');
-      return true;
+      return factsOf(await this.client.patch<RawDeployment>(paths.deployment(namespace, name), [{ op: 'test', path, value: holder }, { op: 'remove', path }], 'json'));
     } catch (err) {
-      if (err instanceof ApiError && (err.status === 422 || err.status === 409 || err.status === 404 || err.status === 500)) return false;
+      if (err instanceof ApiError && (err.status === 422 || err.status === 409 || err.status === 404 || err.status === 500)) return undefined;
       throw err;
     }
   }

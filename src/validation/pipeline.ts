@@ -448,7 +448,7 @@ export class OnnxValidator implements CheckpointValidator {
         const evalB = metricEvaluator(task, selectPredictions(b, idx), labels);
         const mc = evalC();
         const mb = evalB();
-        const resamples = spec.bootstrapResamples ?? 1000;
+        const resamples = spec.bootstrapResamples ?? 200;
         for (const name of Object.keys(mc)) {
           if (isDisplayOnlyMetric(name)) continue;
           const direction = metricDirection(name);

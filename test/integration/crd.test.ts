@@ -111,7 +111,7 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       assert.equal(spec.validation.timeoutSeconds, 600);
       assert.deepEqual(spec.validation.architecture, { policy: 'Strict', maxParameterChangeRatio: 0.5, blockOnParameterChange: false });
       assert.deepEqual(spec.validation.benchmark, { enabled: true, batchSizes: [1, 8], warmupRuns: 3, runs: 20 });
-      assert.deepEqual(spec.validation.regression, { blockAt: 'SEVERE', bootstrapResamples: 1000, bands: { minor: 0.05, moderate: 0.15, severe: 0.3 } });
+      assert.deepEqual(spec.validation.regression, { blockAt: 'SEVERE', bootstrapResamples: 200, bands: { minor: 0.05, moderate: 0.15, severe: 0.3 } });
       assert.equal(spec.analysis, undefined, 'no analysis unless asked for');
     });
   });

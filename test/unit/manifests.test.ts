@@ -305,7 +305,7 @@ describe('manifests', () => {
       assert.equal(at('validation', 'holdout', 'labelField'), 'label');
       assert.deepEqual(at('validation', 'benchmark', 'batchSizes'), [1, 8]);
       assert.equal(at('validation', 'regression', 'blockAt'), 'SEVERE');
-      assert.equal(at('validation', 'regression', 'bootstrapResamples'), 1000);
+      assert.equal(at('validation', 'regression', 'bootstrapResamples'), 200);
       assert.deepEqual([at('validation', 'regression', 'bands', 'minor'), at('validation', 'regression', 'bands', 'moderate'),
         at('validation', 'regression', 'bands', 'severe')], [0.05, 0.15, 0.3]);
       assert.equal(at('analysis', 'intervalSeconds'), 30);
