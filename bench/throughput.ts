@@ -113,6 +113,13 @@ async function bareOne(cs: Checkpoints, ds: Deployments, events: EventRecorder, 
   const patched = await ds.applyModel(target, cpObj.spec.target.container, { checkpoint: name, uid, version: cpObj.spec.version, uri: cpObj.spec.artifact.uri, digest: cpObj.spec.artifact.digest });
   await cs.applyConfigMap(ns, `modelgate-audit-${target.name}`, { [now().replace(/:/g, '.')]: JSON.stringify({ action: 'deploy', checkpoint: name }) }, { 'modelgate.io/deployment': target.name });
   await step('Deployed', 'Deployed', `Deployment ${target.name} now runs ranker ${cpObj.spec.version}`, { deployment: { deployedAt: now(), deployment: target.name, revision: patched.revision, generation: patched.generation } });
+  // Like the operator, Healthy only once the Deployment controller has rolled the change out
+  // (observedGeneration caught up and a revision stamped); the bare side polls for it.
+  for (;;) {
+    const d = await ds.read(ns, target.name);
+    if (d && d.observedGeneration >= patched.generation && d.revision !== undefined) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   await step('Healthy', 'Healthy', 'deployed; no analysis configured');
   await ds.setClaim(target, undefined);
 }
