@@ -15,7 +15,7 @@ import type { AnalysisSpec, ModelCheckpoint } from '../src/api/types.js';
 import { PrometheusClient } from '../src/monitor/prometheus.js';
 import { repoRoot } from '../test/harness/binaries.js';
 import { freshNamespace, sharedControlPlane, stopSharedControlPlane } from '../test/harness/controlplane.js';
-import { apply, checkpoint, getJson, inferenceDeployment } from '../test/harness/fixtures.js';
+import { apply, checkpoint, inferenceDeployment } from '../test/harness/fixtures.js';
 import { startLoad, type LoadGenerator } from '../test/harness/loadgen.js';
 import { classifierModel, randomWeights, tempDir, weightsOnlyUpdate, writeArtifact } from '../test/harness/models.js';
 import { phaseIs, startTestOperator, waitForCheckpoint } from '../test/harness/operator.js';
@@ -105,15 +105,19 @@ async function main(): Promise<void> {
     try {
       const base = randomWeights(4, 3, 1);
       const a1 = await writeArtifact(dir, 'v1.onnx', classifierModel({ features: 4, classes: 3, weights: base.weights, bias: base.bias }));
+      // Traffic from the first moment a pod serves (the Service answers 503 until then): a
+      // scrape of v1 without clicks would be a NaN point in the operator's baseline window.
+      load = startLoad({ url: runner.url, model: 'ranker', rate: 60, clickThroughRate: 0.5, conversionRate: CVR, durationMs: 60 * 60_000 });
       await apply(cp, ns, checkpoint('v1', a1));
       await waitForCheckpoint(cp, ns, 'v1', phaseIs('Healthy'), 120_000);
       await runner.waitForVersion('v1', 60_000);
-      load = startLoad({ url: runner.url, model: 'ranker', rate: 60, clickThroughRate: 0.5, conversionRate: CVR, durationMs: 60 * 60_000 });
 
       const v1Rate = OPERATOR_QUERY.replaceAll('{{namespace}}', ns).replaceAll('{{deployment}}', 'ranker').replaceAll('{{version}}', 'v1');
       const v1Ready = (): Promise<number> =>
         waitFor('Prometheus to have v1\'s conversion rate', async () => {
-          const r = await prometheus.query(v1Rate);
+          // The operator's default baseline: v1's series averaged over the window before the
+          // rollout (a subquery, whole-second steps); a series a scrape old has no point there yet.
+          const r = await prometheus.query(`avg_over_time((${v1Rate})[600s:])`);
           const v = r.kind === 'vector' && r.samples.length === 1 ? r.samples[0]!.value : undefined;
           return v !== undefined && Math.abs(v - CVR) < 0.05 ? v : undefined;
         }, 60_000, 250);

@@ -22,6 +22,9 @@ const churnBatch = numFlag('churn-batch', 100);
 const qps = numFlag('qps', 1000);
 const burst = numFlag('burst', 2000);
 const workers = numFlag('workers', 16);
+// V8 grows its heap lazily and rarely gives pages back, so RSS without a cap mostly measures
+// how much garbage the GC let pile up; --heap-mib caps the old space as a pod limit would.
+const heapMiB = numFlag('heap-mib', 0);
 const MiB = 1024 * 1024;
 
 function rssBytes(pid: number): number {
@@ -47,7 +50,12 @@ interface CpList { items: ModelCheckpoint[] }
 async function main(): Promise<void> {
   const result = await withControlPlane(async (cp: ControlPlane) => {
     for (const ns of ['bench-mem', 'bench-churn']) await cp.kubectl(['create', 'namespace', ns]);
-    const op = startOperatorProcess(cp, { workers, logLevel: 'info', extraArgs: [`--qps=${qps}`, `--burst=${burst}`] });
+    const op = startOperatorProcess(cp, {
+      workers,
+      logLevel: 'info',
+      extraArgs: [`--qps=${qps}`, `--burst=${burst}`],
+      env: heapMiB > 0 ? { NODE_OPTIONS: `--max-old-space-size=${heapMiB}` } : undefined,
+    });
     const pid = op.proc.child.pid!;
     const client = new KubeClient(cp.kubeConfig(), { qps: 1000, burst: 1000 });
     try {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchDir, log } from './lib.js';
 
-const ALL = ['holdout', 'throughput', 'apply-to-patch', 'memory'];
+const ALL = ['holdout', 'throughput', 'apply-to-patch', 'memory', 'breach-to-rollback'];
 const [name, ...rest] = process.argv.slice(2);
 const chosen = name && !name.startsWith('-') ? [name] : ALL;
 const args = name && !name.startsWith('-') ? rest : process.argv.slice(2);

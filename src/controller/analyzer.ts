@@ -68,14 +68,23 @@ export class PrometheusAnalyzer implements Analyzer {
         try {
           // The previous checkpoint's series averaged over the window before the rollout began,
           // so a few missing scrapes at that instant still give a baseline.
+          // `>= -Inf` drops NaN points (a ratio with no traffic between two scrapes), which would
+          // otherwise make the whole average NaN. A series younger than one subquery step has no
+          // window yet: then the instant value at the rollout is the baseline.
           const windowS = Math.max(1, Math.round(spec.baselineWindowSeconds ?? 600));
-          const bq = metric.baselineQuery
-            ? renderQuery(metric.baselineQuery, baselineVars)
-            : `avg_over_time((${renderQuery(metric.query, baselineVars)})[${windowS}s:])`;
-          const r = await provider.measure(bq, metric.baselineQuery ? now : deployedAt, signal);
-          const values = r.kind === 'vector' ? r.samples.map((s) => s.value) : r.kind === 'scalar' ? [r.value] : [];
-          const finite = values.filter(Number.isFinite);
-          if (finite.length > 0) baseline[metric.name] = finite.reduce((a, b) => a + b, 0) / finite.length;
+          const base = renderQuery(metric.query, baselineVars);
+          const tries: Array<[string, Date]> = metric.baselineQuery
+            ? [[renderQuery(metric.baselineQuery, baselineVars), now]]
+            : [[`avg_over_time(((${base}) >= -Inf)[${windowS}s:])`, deployedAt], [base, deployedAt]];
+          for (const [bq, at] of tries) {
+            const r = await provider.measure(bq, at, signal);
+            const values = r.kind === 'vector' ? r.samples.map((s) => s.value) : r.kind === 'scalar' ? [r.value] : [];
+            const finite = values.filter(Number.isFinite);
+            if (finite.length > 0) {
+              baseline[metric.name] = finite.reduce((a, b) => a + b, 0) / finite.length;
+              break;
+            }
+          }
         } catch {
           // stays undefined: the judge calls the relative bound inconclusive
         }

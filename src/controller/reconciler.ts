@@ -409,7 +409,9 @@ export class Reconciler {
         }, v.generation, now);
         if (JSON.stringify(status.analysis) !== JSON.stringify(out.analysis) || JSON.stringify(conditions) !== JSON.stringify(status.conditions)) {
           await this.writeStatus(cp, { ...status, analysis: out.analysis, conditions });
-          if (out.action === 'Hold') this.event(cp, 'Warning', out.reason, 'Hold', out.message);
+          // One Event when a hold starts (or its reason changes), not one per interval while it lasts.
+          const before = status.conditions?.find((c) => c.type === CONDITION.analysis);
+          if (out.action === 'Hold' && (before?.status !== 'False' || before.reason !== out.reason)) this.event(cp, 'Warning', out.reason, 'Hold', out.message);
         }
         return { requeueAfterMs: out.requeueAfterMs };
       }
