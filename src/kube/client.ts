@@ -47,6 +47,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   signal?: AbortSignal;
   timeoutMs?: number;
+  /** A limiter of the caller's own instead of the client's (Events have their own budget). */
+  limiter?: TokenBucket;
 }
 
 export interface ClientOptions {
@@ -84,7 +86,7 @@ export class KubeClient {
   }
 
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts: RequestOptions = {}): Promise<T> {
-    await this.limiter.take(opts.signal);
+    await (opts.limiter ?? this.limiter).take(opts.signal);
     const url = new URL(this.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     if (method === 'PATCH' || method === 'POST' || method === 'PUT') {

@@ -1,6 +1,7 @@
 // Kubernetes Events (events.k8s.io/v1) for every decision, so `kubectl describe` and
 // `kubectl get events` tell the story. Repeats of the same event within a minute are dropped.
 import { paths, type KubeClient } from './client.js';
+import { TokenBucket } from './rate-limit.js';
 
 export interface Regarding {
   apiVersion: string;
@@ -15,6 +16,11 @@ export type EventType = 'Normal' | 'Warning';
 
 export class EventRecorder {
   private readonly recent = new Map<string, number>();
+  /**
+   * Events have a budget of their own, as client-go's event broadcaster does, so the audit
+   * trail never slows status writes and deploys under the client's QPS limit.
+   */
+  private readonly limiter = new TokenBucket(10, 100);
 
   constructor(
     private readonly client: KubeClient,
@@ -48,6 +54,6 @@ export class EventRecorder {
       note: note.length > 1000 ? `${note.slice(0, 999)}…` : note,
       regarding,
     };
-    this.client.post(paths.events(regarding.namespace), body).catch(this.onError);
+    this.client.request('POST', paths.events(regarding.namespace), { body, limiter: this.limiter }).catch(this.onError);
   }
 }
