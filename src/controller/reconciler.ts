@@ -183,10 +183,9 @@ export class Reconciler {
       case 'Finalize':
         return this.finalize(cp);
       case 'AddFinalizer': {
-        const updated = this.written(await this.d.checkpoints.setFinalizer(cp, true));
-        if (!updated.status?.phase) {
-          await this.writeStatus(updated, withPhase({}, 'Pending', REASON.Pending, 'accepted; waiting for its target', gen, now));
-        }
+        // No separate Pending write: the next pass writes Fetching, or Pending with the reason
+        // it stalls, one round trip sooner.
+        this.written(await this.d.checkpoints.setFinalizer(cp, true));
         return { requeueAfterMs: 0 };
       }
       case 'Restart':
@@ -338,8 +337,10 @@ export class Reconciler {
     const ns = cp.metadata.namespace as string;
     const holder = claimUid(fresh);
     if (holder && holder !== v.uid && this.claimIsLive(ns, fresh, holder)) return { requeueAfterMs: 1_000 };
-    const claimed = holder === v.uid ? fresh : this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid)));
-    this.event(cp, 'Normal', REASON.ClaimAcquired, 'Claim', `claimed Deployment ${claimed.name}`);
+    // The claim and the status with the rollback point are written side by side: the patch of
+    // the Deployment comes only on the next pass, which checks again that the claim is ours.
+    const claimed = fresh;
+    const claiming = holder === v.uid ? undefined : this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid));
     const running = runningModel(claimed, cp.spec.target.container, cp.spec.target.modelEnv);
     let rollbackPoint: RollbackPoint | undefined;
     if (running.uid && running.checkpoint && running.digest) {
@@ -365,7 +366,11 @@ export class Reconciler {
       ...withPhase(cp.status ?? {}, 'Deploying', REASON.Deploying, `deploying to ${claimed.name}${rollbackPoint ? `; rollback points ${points.join(', ')}` : '; no rollback point (first checkpoint of this target)'}`, v.generation, now),
       deployment: { deployedAt: now, deployment: claimed.name, revision: claimed.revision, rollbackPoint, ...(earlier.length > 0 ? { earlierRollbackPoints: earlier } : {}) },
     };
-    await this.writeStatus(cp, status);
+    const [, claimedNow] = await Promise.all([this.writeStatus(cp, status), claiming]);
+    if (claimedNow) {
+      this.wroteDeployment(claimedNow);
+      this.event(cp, 'Normal', REASON.ClaimAcquired, 'Claim', `claimed Deployment ${claimed.name}`);
+    }
     this.d.observer?.transition?.(cp.status?.phase, 'Deploying');
     this.event(cp, 'Normal', REASON.Deploying, 'Deploy', status.conditions?.find((c) => c.type === CONDITION.ready)?.message ?? 'deploying');
     return { requeueAfterMs: 0 };
