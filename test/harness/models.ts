@@ -2,6 +2,7 @@
 // classifier, a sigmoid conversion model, degraded and weights-only variants, an external-data
 // model, and writers that return path + sha256 digest. Plus a JSONL holdout writer.
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -313,9 +314,15 @@ export function sha256Digest(bytes: Uint8Array | string): string {
 }
 
 /** A fresh temp folder. */
-export function tempDir(prefix = 'modelgate-test-'): Promise<string> {
-  return mkdtemp(path.join(tmpdir(), prefix));
+export async function tempDir(prefix = 'modelgate-test-'): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  if (made.length === 0) process.once('exit', () => made.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  made.push(dir);
+  return dir;
 }
+
+/** Folders tempDir made; removed when the test process exits, so runs leave nothing in /tmp. */
+const made: string[] = [];
 
 /** Write bytes to <dir>/<name> and return path, digest and size. */
 export async function writeArtifact(dir: string, name: string, bytes: Uint8Array | string): Promise<WrittenFile> {
