@@ -104,6 +104,15 @@ export class Reconciler {
       if (!cp) return; // deleted: the finalizer already cleaned up
       const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
       const view = this.view(cp, target);
+      if (target && view.status.phase === 'Deployed' && view.target.exists && !view.target.rolledOut && view.target.runningUid === view.uid) {
+        // The Deployment's revision annotation lags while others keep writing to it; the
+        // ReplicaSet made for this checkpoint's template says the same thing sooner.
+        const revision = await this.d.deployments.rolloutRevision(target, view.uid);
+        if (revision) {
+          view.target.rolledOut = true;
+          target.revision = revision;
+        }
+      }
       const step = decide(view);
       this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind, attempt });
       try {
@@ -140,8 +149,10 @@ export class Reconciler {
         rolledBackFromUid: facts.annotations[ANNOTATIONS.rolledBackFrom] || undefined,
         claimUid: holder,
         claimLive: holder !== undefined && this.claimIsLive(cp.metadata.namespace as string, facts, holder),
-        // The Deployment controller stamps the new revision before it reports observedGeneration.
-        rolledOut: facts.observedGeneration >= facts.generation && facts.revision !== undefined,
+        // Rolled out once the Deployment controller stamped a revision other than the one the
+        // Deployment had when it was patched (annotation writers keep bumping its generation, so
+        // observedGeneration may never catch up), or has observed the latest generation.
+        rolledOut: facts.revision !== undefined && ((cp.status?.deployment?.revision !== undefined && facts.revision !== cp.status.deployment.revision) || facts.observedGeneration >= facts.generation),
       };
     }
     const jobKind = phase === 'Fetching' ? 'fetch' : phase === 'Validating' ? 'validate' : undefined;

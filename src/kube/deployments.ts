@@ -92,6 +92,18 @@ export class Deployments {
   }
 
   /**
+   * The revision of the ReplicaSet the Deployment controller made for this checkpoint's pod
+   * template, if it made one yet. Unlike the Deployment's own revision annotation this is seen
+   * even while other writers keep the controller from updating the Deployment.
+   */
+  async rolloutRevision(target: DeploymentFacts, checkpointUid: string): Promise<string | undefined> {
+    const list = await this.client.get<{ items: Array<{ metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ uid?: string }> }; spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }> }>(paths.replicaSets(target.namespace));
+    const rs = list.items.find((r) =>
+      r.metadata.ownerReferences?.some((o) => o.uid === target.uid) && r.spec?.template?.metadata?.annotations?.[ANNOTATIONS.checkpointUid] === checkpointUid);
+    return rs?.metadata.annotations?.['deployment.kubernetes.io/revision'];
+  }
+
+  /**
    * Removes the claim only while it still names `holder`: a JSON patch `test` is a compare-and-
    * set on that one annotation, so unrelated writers to the Deployment cannot make it fail.
    * Returns undefined when the claim is no longer `holder`'s (or is gone).
