@@ -2,6 +2,7 @@
 // classifier, a sigmoid conversion model, degraded and weights-only variants, an external-data
 // model, and writers that return path + sha256 digest. Plus a JSONL holdout writer.
 import { createHash } from 'node:crypto';
+import { mulberry32 } from '../../src/math/bootstrap.js';
 import { rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,17 +42,8 @@ export interface ClassifierWeights {
   bias: Float64Array;
 }
 
-/** mulberry32: seeded floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded floats in [0, 1): the same generator the bootstrap uses. */
+export const rng = mulberry32;
 
 /** Standard normal by Box-Muller. */
 export function gaussian(next: () => number): () => number {
