@@ -104,13 +104,15 @@ export class Controller {
         if (cached?.metadata.resourceVersion === cp.metadata.resourceVersion) return;
         this.written.set(`${cp.metadata.namespace}/${cp.metadata.name}`, { cp, at: Date.now() });
       },
-      cachedDeployment: (ns, name): DeploymentFacts | undefined => {
+      cachedDeployment: (ns, name): DeploymentFacts | null | undefined => {
         const key = `${ns}/${name}`;
         const d = this.deploymentInformer.isUp ? this.deploymentInformer.get(name, ns) : undefined;
         const mine = this.writtenDeployments.get(key);
         if (mine && Date.now() - mine.at < 5_000 && (d as KObj & { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion !== mine.facts.resourceVersion) return mine.facts;
         this.writtenDeployments.delete(key);
-        return d ? factsOf(d) : undefined;
+        // A synced informer that does not hold it is an answer: the Deployment is absent.
+        if (!d) return this.deploymentInformer.isUp ? null : undefined;
+        return factsOf(d);
       },
       noteDeploymentWritten: (facts) => {
         const d = this.deploymentInformer.get(facts.name, facts.namespace) as (KObj & { metadata?: { resourceVersion?: string } }) | undefined;

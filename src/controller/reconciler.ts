@@ -68,11 +68,12 @@ export interface ReconcilerDeps {
   /** Told about every Deployment this reconciler wrote, for cachedDeployment. */
   noteDeploymentWritten?: (facts: DeploymentFacts) => void;
   /**
-   * The Deployment from the cache, or as this operator last wrote it until the watch catches up.
+   * The Deployment from the cache, or as this operator last wrote it until the watch catches up;
+   * null when the synced cache holds no such Deployment, undefined when the cache cannot say.
    * Writes that depend on it carry its resourceVersion, so a stale read costs one 409 and a
    * fresh retry, never a wrong write.
    */
-  cachedDeployment: (namespace: string, name: string) => DeploymentFacts | undefined;
+  cachedDeployment: (namespace: string, name: string) => DeploymentFacts | null | undefined;
   analyzer?: Analyzer;
   audit?: AuditLog;
   log: Logger;
@@ -127,7 +128,10 @@ export class Reconciler {
   /** The target from the cache on a first pass; after a conflict, from the apiserver. */
   private async readTarget(cp: ModelCheckpoint, fresh: boolean): Promise<DeploymentFacts | undefined> {
     const ns = cp.metadata.namespace as string;
+    // null: the synced cache knows it is absent, so a stalled checkpoint costs no GET; the
+    // watch brings it back when the Deployment appears.
     const cached = fresh ? undefined : this.d.cachedDeployment(ns, cp.spec.target.deployment);
+    if (cached === null) return undefined;
     return cached ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
   }
 
