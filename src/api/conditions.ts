@@ -1,9 +1,9 @@
 // Conditions as the Kubernetes API conventions and kstatus read them: a list keyed by type,
 // lastTransitionTime moves only when the status changes. Pure.
-import type { Condition, ConditionStatus } from './types.js';
+import type { Condition, ConditionStatus, Severity, StageResult } from './types.js';
 
 export const CONDITION = {
-  /** kstatus: the checkpoint reached its goal (deployed and not failing, or Healthy). */
+  /** kstatus: the checkpoint reached its goal (deployed and not failing, Healthy, or Superseded: it served and a newer one took over). */
   ready: 'Ready',
   /** kstatus: work is in progress. */
   reconciling: 'Reconciling',
@@ -62,4 +62,15 @@ export function truncate(s: string, max: number): string {
   const c = s.charCodeAt(end - 1);
   if (c >= 0xd800 && c <= 0xdbff) end -= 1;
   return `${s.slice(0, end)}…`;
+}
+
+/**
+ * The severity worth showing: only when the regression gate actually compared the checkpoint
+ * with production (Passed or Failed). A checkpoint rejected earlier, or with no baseline, carries
+ * the pipeline's default NONE, which would read as "judged, no regression".
+ */
+export function judgedSeverity(status: { severity?: Severity; stages?: readonly StageResult[] } | undefined): Severity | undefined {
+  const regression = status?.stages?.find((s) => s.stage === 'regression');
+  if (!regression || (regression.verdict !== 'Passed' && regression.verdict !== 'Failed')) return undefined;
+  return status?.severity ?? regression.severity;
 }

@@ -18,6 +18,8 @@ export const REASON = {
   Deploying: 'Deploying',
   Deployed: 'Deployed',
   RolloutProgressing: 'RolloutProgressing',
+  /** The new pods did not come up (crash loop, OOMKilled, never Ready, progress deadline): rolled back, or held. */
+  RolloutFailed: 'RolloutFailed',
   AlreadyRunning: 'AlreadyRunning',
   BaselineChanged: 'BaselineChanged',
   Monitoring: 'Monitoring',
@@ -31,6 +33,12 @@ export const REASON = {
   Drift: 'Drift',
   Deleting: 'Deleting',
   NotRedeployed: 'NotRedeployed',
+  /** A template the analysis references does not exist (yet): the checkpoint waits for it. */
+  TemplateNotFound: 'TemplateNotFound',
+  /** The analysis cannot be resolved from its templates: a missing arg, an unknown placeholder, a clash. */
+  InvalidTemplate: 'InvalidTemplate',
+  /** spec.analysis.prometheusUrl is not one of the Prometheus URLs the operator was started with. */
+  PrometheusUrlNotAllowed: 'PrometheusUrlNotAllowed',
 } as const;
 
 export type Reason = (typeof REASON)[keyof typeof REASON];

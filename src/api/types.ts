@@ -7,6 +7,11 @@ export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const KIND = 'ModelCheckpoint';
 export const PLURAL = 'modelcheckpoints';
+/** Analysis templates: metrics (queries, bounds, limits) shared by checkpoints, with arguments. */
+export const TEMPLATE_KIND = 'ModelAnalysisTemplate';
+export const TEMPLATE_PLURAL = 'modelanalysistemplates';
+export const CLUSTER_TEMPLATE_KIND = 'ClusterModelAnalysisTemplate';
+export const CLUSTER_TEMPLATE_PLURAL = 'clustermodelanalysistemplates';
 
 /** Annotations and labels the operator writes; every key lives here. */
 export const ANNOTATIONS = {
@@ -19,6 +24,11 @@ export const ANNOTATIONS = {
   digest: `${GROUP}/digest`,
   /** On a checkpoint: ask for a rollback now. Value: "true" or the name of an older checkpoint. */
   rollbackRequest: `${GROUP}/rollback`,
+  /**
+   * On a checkpoint held by `rollout.autoDeploy: false`: approve this generation for deploy.
+   * Value: the generation approved, so a later spec change needs a new approval.
+   */
+  promote: `${GROUP}/promote`,
   /** On the Deployment: uid of the checkpoint the last rollback took out ("" after a deploy). */
   rolledBackFrom: `${GROUP}/rolled-back-from`,
 } as const;
@@ -113,7 +123,10 @@ export interface HoldoutGateSpec {
   task: HoldoutTask;
   /** Field in each record holding the label (default "label"). */
   labelField?: string;
-  /** Model output holding the prediction (default: the first output). */
+  /**
+   * Model output holding the prediction. Default: chosen by what the outputs are (the only
+   * floating-point tensor: probabilities over a classifier's int64 label); refused when ambiguous.
+   */
   outputName?: string;
   thresholds?: MetricThreshold[];
   minSuccessRate?: number; // default 0.95
@@ -121,8 +134,24 @@ export interface HoldoutGateSpec {
   maxSamples?: number;
 }
 
+/** One benchmark input given in the spec, for models whose inputs cannot be made up. */
+export interface BenchmarkInputSpec {
+  name: string;
+  /** Full shape, batch axis included ([] for a scalar). */
+  shape: number[];
+  /** Values, repeated to fill the shape (default zeros). */
+  values?: number[];
+}
+
 export interface BenchmarkGateSpec {
   enabled?: boolean; // default true
+  /**
+   * Inputs to time when there is no holdout dataset; inputs not listed are made up (zeros, with
+   * symbolic dimensions set to the batch size or symbolicDimSize).
+   */
+  inputs?: BenchmarkInputSpec[];
+  /** Size of made-up symbolic dimensions other than the batch (default 256). */
+  symbolicDimSize?: number;
   batchSizes?: number[]; // default [1, 8]
   warmupRuns?: number; // default 3
   runs?: number; // default 20
@@ -138,18 +167,52 @@ export interface SeverityBands {
   severe: number; // default 0.30
 }
 
+/** What a regression verdict of InsufficientEvidence does: Block (never Validated) or Warn (passes, said in status). */
+export type InsufficientEvidencePolicy = 'Block' | 'Warn';
+
 export interface RegressionGateSpec {
-  /** Metrics whose regression sets the severity (default: every holdout metric). */
+  /**
+   * Metrics that block (default: the task's primary one: accuracy for classification, auc for
+   * conversion, rmse for regression). Others are reported with their bands. A training metric
+   * blocks only when named (bare, or as training.<metric>).
+   */
   criticalMetrics?: string[];
   bands?: SeverityBands;
-  /** Lowest severity that blocks (default SEVERE). */
+  /** Lowest severity that blocks (default SEVERE): the bound of the degradation must stay below it. */
   blockAt?: Severity;
-  /** Paired-bootstrap resamples per metric (default 200: the CI runs on the operator thread). */
-  bootstrapResamples?: number; // default 200
+  /** Paired-bootstrap resamples (default 1000; run in the validation worker). */
+  bootstrapResamples?: number;
+  /** One-sided confidence of the bounds the decision uses (default 0.95). */
+  confidence?: number;
+  /** When the holdout is too small to tell (default Block). */
+  insufficientEvidence?: InsufficientEvidencePolicy;
+}
+
+/** Where validation runs: the operator's worker pool, or a Kubernetes Job of its own. */
+export type ValidationRunner = 'InProcess' | 'Job';
+
+export interface JobToleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+/** What a checkpoint may change in the operator's Job pod template (runner Job). */
+export interface ValidationJobOverrides {
+  image?: string;
+  runtimeClassName?: string;
+  nodeSelector?: Record<string, string>;
+  tolerations?: JobToleration[];
+  resources?: { requests?: Record<string, string | number>; limits?: Record<string, string | number> };
 }
 
 export interface ValidationSpec {
   timeoutSeconds?: number; // default 600
+  /** Unset: the operator's --validation-runner (InProcess unless configured). */
+  runner?: ValidationRunner;
+  job?: ValidationJobOverrides;
   architecture?: ArchitectureGateSpec;
   holdout?: HoldoutGateSpec;
   benchmark?: BenchmarkGateSpec;
@@ -159,6 +222,15 @@ export interface ValidationSpec {
 export interface RolloutSpec {
   autoDeploy?: boolean; // default true
   paused?: boolean; // default false
+  /**
+   * Seconds from the Deployment patch within which every new pod must be available; past it the
+   * rollout failed (besides the Deployment's own progressDeadlineSeconds). Default 600.
+   */
+  progressDeadlineSeconds?: number;
+  /** Restarts of one container of a new pod that count as a crash loop (default 2). */
+  maxRestarts?: number;
+  /** What a failed rollout does: go back to the rollback point (default), or hold for a person. */
+  onFailure?: 'Rollback' | 'Hold';
 }
 
 export interface AnalysisMetricSpec {
@@ -178,14 +250,33 @@ export interface AnalysisMetricSpec {
   errorLimit?: number; // default 3
 }
 
+/** A template the analysis takes metrics from: a ModelAnalysisTemplate in the checkpoint's namespace, or a ClusterModelAnalysisTemplate. */
+export interface AnalysisTemplateRef {
+  name: string;
+  /** true: the cluster-scoped ClusterModelAnalysisTemplate of that name (default false). */
+  clusterScope?: boolean;
+}
+
+/** A value for a template argument, filled in where a template's query says {{args.<name>}}. */
+export interface AnalysisArg {
+  name: string;
+  value: string;
+}
+
 export interface AnalysisSpec {
+  /** One of the operator's Prometheus URLs (--prometheus-url, --prometheus-urls); any other stalls with PrometheusUrlNotAllowed. */
   prometheusUrl?: string;
   intervalSeconds?: number; // default 30
   initialDelaySeconds?: number; // default 0
   /** How long the guard watches before the checkpoint is Healthy (0 = watch forever). */
   durationSeconds?: number; // default 600
   baselineWindowSeconds?: number; // default 600
-  metrics: AnalysisMetricSpec[];
+  /** Inline metrics; merged with the templates' (an inline metric replaces a template's of the same name). */
+  metrics?: AnalysisMetricSpec[];
+  /** Templates whose metrics the analysis uses, resolved when analysis starts. */
+  templates?: AnalysisTemplateRef[];
+  /** Values for the templates' args (shared by all referenced templates). */
+  args?: AnalysisArg[];
   onInconclusive?: AnalysisAction; // default Hold
   onError?: AnalysisAction; // default Hold
   /** Severity bands for the CRITICAL fast path (default: the regression gate's bands). */
@@ -266,7 +357,35 @@ export interface Measurement {
   severity?: Severity;
 }
 
+/** One template as it was when the analysis was resolved. */
+export interface ResolvedTemplate {
+  kind: 'ModelAnalysisTemplate' | 'ClusterModelAnalysisTemplate';
+  name: string;
+  /** The namespace of a ModelAnalysisTemplate (none for a cluster-scoped one). */
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  /** The argument values filled into its queries (the checkpoint's, else the template's defaults). */
+  args?: AnalysisArg[];
+  /** The metrics taken from it (a metric replaced by an inline one is not listed). */
+  metrics: string[];
+}
+
+/**
+ * The analysis as resolved when it started: the metrics after template args were filled in
+ * (the {{model}}, {{version}}, ... placeholders stay: they are filled per measurement). The
+ * analyzer uses this copy, so a template edited or deleted later changes nothing.
+ */
+export interface ResolvedAnalysis {
+  resolvedAt: string;
+  templates: ResolvedTemplate[];
+  metrics: AnalysisMetricSpec[];
+}
+
 export interface AnalysisStatus {
+  /** What the analysis measures, recorded when it started. */
+  resolved?: ResolvedAnalysis;
   startedAt?: string;
   baseline?: Record<string, number>;
   /** Counters per metric. */
@@ -276,12 +395,52 @@ export interface AnalysisStatus {
   decision?: string;
 }
 
+/** One new pod's trouble, in the pod's own words (its container's state and last termination). */
+export interface PodProblem {
+  pod: string;
+  container?: string;
+  /** OOMKilled, CrashLoopBackOff, Restarting, ImagePullBackOff, Unschedulable, NotReady, ... */
+  reason: string;
+  message?: string;
+  exitCode?: number;
+  restarts?: number;
+}
+
+/** How the rollout of this checkpoint's pods went, as last seen (status.rollout). */
+export interface RolloutStatus {
+  state: 'Progressing' | 'Available' | 'Failed';
+  reason: string;
+  message: string;
+  desired: number;
+  /** Pods of the new ReplicaSet. */
+  updated: number;
+  ready: number;
+  available: number;
+  revision?: string;
+  replicaSet?: string;
+  /** The pods' own reasons, worst first (at most 5). */
+  problems: PodProblem[];
+}
+
 export interface HistoryEntry {
   time: string;
   phase: Phase;
   reason: string;
   message: string;
   generation?: number;
+}
+
+/** Transient failures of one phase's background work (fetch or validation), retried with backoff. */
+export interface RetryStatus {
+  phase: 'Fetching' | 'Validating';
+  /** Failed attempts so far. */
+  attempts: number;
+  /** The attempt limit in force when the last one failed. */
+  maxAttempts?: number;
+  /** When the next attempt starts (RFC 3339); absent once the phase moved on or gave up. */
+  nextAttemptAt?: string;
+  lastReason: string;
+  lastMessage: string;
 }
 
 export interface ModelCheckpointStatus {
@@ -293,9 +452,13 @@ export interface ModelCheckpointStatus {
   /** ConfigMap (owned by the checkpoint) holding the full validation report. */
   reportConfigMap?: string;
   deployment?: DeploymentRecord;
+  /** The rollout of this checkpoint's pods, from the patch until they are all available (or it failed). */
+  rollout?: RolloutStatus;
   analysis?: AnalysisStatus;
   /** The generation that was rolled back: never deployed again until the spec changes. */
   rolledBackGeneration?: number;
+  /** Transient failures of the current (or last) phase's background work, retried with backoff. */
+  retry?: RetryStatus;
   /** The production checkpoint this one was validated against (none for the first of a target). */
   validatedAgainst?: { checkpoint?: string; digest?: string };
   history?: HistoryEntry[];
@@ -320,4 +483,25 @@ export interface ModelCheckpoint {
   metadata: ObjectMeta;
   spec: ModelCheckpointSpec;
   status?: ModelCheckpointStatus;
+}
+
+/** An argument a template declares; without a value it is required from the checkpoint. */
+export interface TemplateArgSpec {
+  name: string;
+  /** The default, used when the checkpoint gives none. */
+  value?: string;
+}
+
+/** The spec of a ModelAnalysisTemplate and of a ClusterModelAnalysisTemplate. */
+export interface AnalysisTemplateSpec {
+  args?: TemplateArgSpec[];
+  /** Metrics as in spec.analysis.metrics; query and baselineQuery may use {{args.<name>}}. */
+  metrics: AnalysisMetricSpec[];
+}
+
+export interface AnalysisTemplate {
+  apiVersion: typeof API_VERSION;
+  kind: 'ModelAnalysisTemplate' | 'ClusterModelAnalysisTemplate';
+  metadata: ObjectMeta;
+  spec: AnalysisTemplateSpec;
 }

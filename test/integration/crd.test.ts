@@ -93,6 +93,17 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       assert.equal((got.spec.validation.benchmark as Obj).warmupRuns, 3);
     });
 
+    it('an analysis from templates alone (no inline metrics), with clusterScope defaulting to false', async () => {
+      const c = variant((x) => {
+        delete (x.spec.analysis as Obj).metrics;
+      });
+      const r = await create(c);
+      assert.equal(r.code, 0, r.stderr);
+      const got = (await get(c.metadata.name)).spec.analysis as unknown as Obj & { templates: Obj[] };
+      assert.deepEqual(got.templates, [{ name: 'inference-latency', clusterScope: false }]);
+      assert.equal(got.metrics, undefined);
+    });
+
     it('a minimal checkpoint, filling in the documented defaults', async () => {
       const c: Checkpoint = {
         apiVersion: 'modelgate.io/v1alpha1',
@@ -107,11 +118,11 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       assert.equal(r.code, 0, r.stderr);
       const spec = (await get('minimal')).spec as unknown as Obj & { target: Obj; rollout: Obj; validation: Obj & Record<string, Obj> };
       assert.equal(spec.target.modelEnv, 'MODEL_URI');
-      assert.deepEqual(spec.rollout, { autoDeploy: true, paused: false });
+      assert.deepEqual(spec.rollout, { autoDeploy: true, paused: false, onFailure: 'Rollback' });
       assert.equal(spec.validation.timeoutSeconds, 600);
       assert.deepEqual(spec.validation.architecture, { policy: 'Strict', maxParameterChangeRatio: 0.5, blockOnParameterChange: false });
-      assert.deepEqual(spec.validation.benchmark, { enabled: true, batchSizes: [1, 8], warmupRuns: 3, runs: 20 });
-      assert.deepEqual(spec.validation.regression, { blockAt: 'SEVERE', bootstrapResamples: 200, bands: { minor: 0.05, moderate: 0.15, severe: 0.3 } });
+      assert.deepEqual(spec.validation.benchmark, { enabled: true, batchSizes: [1, 8], warmupRuns: 3, runs: 20, symbolicDimSize: 256 });
+      assert.deepEqual(spec.validation.regression, { blockAt: 'SEVERE', bootstrapResamples: 1000, confidence: 0.95, insufficientEvidence: 'Block', bands: { minor: 0.05, moderate: 0.15, severe: 0.3 } });
       assert.equal(spec.analysis, undefined, 'no analysis unless asked for');
     });
   });
@@ -152,6 +163,16 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       await refused(variant((c) => (c.spec.analysis.intervalSeconds = 0)), 'spec.analysis.intervalSeconds');
     });
 
+    it('an analysis with neither metrics nor templates, and bad template references', async () => {
+      await refused(variant((c) => {
+        delete (c.spec.analysis as Obj).metrics;
+        delete (c.spec.analysis as Obj).templates;
+      }), 'spec.analysis', /needs metrics, templates or both/);
+      await refused(variant((c) => ((c.spec.analysis as Obj).templates = [{ name: 'Not_A_Name' }])), 'spec.analysis.templates[0].name');
+      await refused(variant((c) => ((c.spec.analysis as Obj).args = [{ name: 'window' }])), 'spec.analysis.args[0].value', /Required value/);
+      await refused(variant((c) => ((c.spec.analysis as Obj).args = [{ name: 'w', value: '1' }, { name: 'w', value: '2' }])), 'spec.analysis.args[1]', /Duplicate value/);
+    });
+
     it('a version string that is too long, and bad names', async () => {
       await refused(variant((c) => (c.spec.version = '1'.repeat(65))), 'spec.version', /Too long|may not be more than 64/);
       await refused(variant((c) => (c.spec.model = 'ctr"} or vector(1)')), 'spec.model');
@@ -163,7 +184,7 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       await refused(variant((c) => ((c.spec.validation.holdout as Obj).task = 'ranking')), 'spec.validation.holdout.task', /Unsupported value/);
       await refused(variant((c) => ((c.spec.analysis.metrics[0] as Obj).direction = 'Up')), 'spec.analysis.metrics[0].direction');
       await refused(variant((c) => (c.spec.analysis.metrics = [])), 'spec.analysis.metrics');
-      await refused(variant((c) => c.spec.analysis.metrics.push({ ...c.spec.analysis.metrics[0] })), 'spec.analysis.metrics[2]', /Duplicate value/);
+      await refused(variant((c) => c.spec.analysis.metrics.push({ ...c.spec.analysis.metrics[0] })), 'spec.analysis.metrics[1]', /Duplicate value/);
       await refused(variant((c) => (c.spec.analysis.metrics = Array.from({ length: 17 }, (_, i) => ({ name: `m${i}`, query: 'up', direction: 'HigherIsBetter' })))),
         'spec.analysis.metrics', /Too many|must have at most 16/);
       await refused(variant((c) => ((c.spec.artifact as Obj).checksum = DIGEST)), /unknown field "spec\.artifact\.checksum"/);
@@ -199,6 +220,48 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       const got = await get(name);
       assert.equal(got.spec.artifact.digest, c.spec.artifact.digest);
       assert.equal((got.spec.rollout as Obj).paused, true);
+    });
+  });
+
+  describe('analysis templates', () => {
+    const template = (kind: string, name: string, spec: Obj): string => JSON.stringify({ apiVersion: 'modelgate.io/v1alpha1', kind, metadata: { name }, spec });
+    const metric = { name: 'p95', direction: 'LowerIsBetter', query: 'histogram_quantile({{args.q}}, x{job="{{args.job}}"})', max: 1 };
+
+    it('a namespaced and a cluster-scoped template, with defaults, short names and the category', async () => {
+      const clusterName = `${ns}-shared`;
+      let r = await kubectl(['create', '-n', ns, '-f', '-'], template('ModelAnalysisTemplate', 'latency', { args: [{ name: 'job' }, { name: 'q', value: '0.95' }], metrics: [metric] }));
+      assert.equal(r.code, 0, r.stderr);
+      r = await kubectl(['create', '-f', '-'], template('ClusterModelAnalysisTemplate', clusterName, { metrics: [{ ...metric, query: 'up' }] }));
+      assert.equal(r.code, 0, r.stderr);
+      try {
+        r = await kubectl(['get', 'mat', 'latency', '-n', ns, '-o', 'json']);
+        assert.equal(r.code, 0, r.stderr);
+        const got = JSON.parse(r.stdout) as { spec: { metrics: Obj[] } };
+        assert.equal(got.spec.metrics[0]?.failureLimit, 0);
+        assert.equal(got.spec.metrics[0]?.inconclusiveLimit, 3);
+        r = await kubectl(['get', 'mat', '-n', ns]);
+        assert.deepEqual(r.stdout.split('\n')[0]?.trim().split(/\s+/), ['NAME', 'AGE']);
+        assert.match(r.stdout, /^latency\s/m);
+        r = await kubectl(['get', 'cmat', clusterName, '-o', 'name']);
+        assert.equal(r.stdout.trim(), `clustermodelanalysistemplate.modelgate.io/${clusterName}`);
+        const category = await kubectl(['get', 'modelgate', '-n', ns, '-o', 'name']);
+        assert.match(category.stdout, /modelanalysistemplate\.modelgate\.io\/latency/);
+      } finally {
+        await kubectl(['delete', 'cmat', clusterName, '--wait=false']);
+      }
+    });
+
+    it('refuses a template without metrics, with a bad arg name, or a bad bound, naming the field', async () => {
+      const bad = async (name: string, spec: Obj, ...fields: (string | RegExp)[]) => {
+        const r = await kubectl(['create', '-n', ns, '-f', '-'], template('ModelAnalysisTemplate', name, spec));
+        assert.notEqual(r.code, 0, `accepted ${JSON.stringify(spec)}`);
+        for (const f of fields) assert.ok(typeof f === 'string' ? r.stderr.includes(f) : f.test(r.stderr), `${String(f)} in ${r.stderr}`);
+      };
+      await bad('no-metrics', { args: [{ name: 'job' }] }, 'spec.metrics', /Required value/);
+      await bad('empty-metrics', { metrics: [] }, 'spec.metrics');
+      await bad('bad-arg', { args: [{ name: 'a b' }], metrics: [metric] }, 'spec.args[0].name');
+      await bad('bad-bound', { metrics: [{ ...metric, min: 2, max: 1 }] }, 'spec.metrics[0]', /min must be <= max/);
+      await bad('bad-direction', { metrics: [{ ...metric, direction: 'Up' }] }, 'spec.metrics[0].direction');
     });
   });
 
@@ -309,15 +372,30 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       assert.doesNotMatch(r.stderr, /would violate PodSecurity/, r.stderr);
       await assertRestrictedPod('modelgate-system', 'modelgate-operator');
       // The operator's service account may do what the code needs, and no more.
+      // kubectl reads `resource/x` as a resource name, so a subresource goes in --subresource.
       const can = async (verb: string, resource: string, namespace = ns) => {
-        const a = await kubectl(['auth', 'can-i', verb, resource, '-n', namespace, '--as', 'system:serviceaccount:modelgate-system:modelgate-operator']);
+        const [res, sub] = resource.split('/');
+        const a = await kubectl(['auth', 'can-i', verb, res!, ...(sub ? [`--subresource=${sub}`] : []), '-n', namespace, '--as', 'system:serviceaccount:modelgate-system:modelgate-operator']);
         return a.stdout.trim() === 'yes';
       };
       assert.equal(await can('patch', 'deployments.apps'), true);
       assert.equal(await can('create', 'deployments.apps'), false);
       assert.equal(await can('delete', 'deployments.apps'), false);
       assert.equal(await can('update', 'modelcheckpoints.modelgate.io/status'), true);
-      assert.equal(await can('get', 'secrets'), false);
+      assert.equal(await can('update', 'modelcheckpoints.modelgate.io'), false);
+      // Analysis templates are only read.
+      for (const t of ['modelanalysistemplates.modelgate.io', 'clustermodelanalysistemplates.modelgate.io']) {
+        assert.equal(await can('watch', t), true, `watch ${t}`);
+        assert.equal(await can('get', t), true, `get ${t}`);
+        assert.equal(await can('update', t), false, `update ${t}`);
+        assert.equal(await can('delete', t), false, `delete ${t}`);
+      }
+      assert.equal(await can('delete', 'configmaps'), false);
+      // Notifications read the webhook Secret a namespace's ConfigMap names: get by name, never list or watch.
+      assert.equal(await can('get', 'secrets'), true);
+      assert.equal(await can('list', 'secrets'), false);
+      assert.equal(await can('watch', 'secrets'), false);
+      assert.equal(await can('update', 'secrets'), false);
       assert.equal(await can('update', 'leases.coordination.k8s.io', 'modelgate-system'), true);
       assert.equal(await can('update', 'leases.coordination.k8s.io'), false);
     });
@@ -330,6 +408,7 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /deployment\.apps\/ctr-model created/);
       assert.match(r.stdout, /modelcheckpoint\.modelgate\.io\/ctr-model-1\.1\.0 created/);
+      assert.match(r.stdout, /modelanalysistemplate\.modelgate\.io\/inference-latency created/);
       assert.doesNotMatch(r.stderr, /would violate PodSecurity/, r.stderr);
       await assertRestrictedPod(sampleNs, 'ctr-model');
     });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { CONDITION, getCondition, isTrue, removeCondition, setCondition, truncate } from '../../src/api/conditions.js';
+import { CONDITION, getCondition, isTrue, judgedSeverity, removeCondition, setCondition, truncate } from '../../src/api/conditions.js';
 import type { Condition } from '../../src/api/types.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
@@ -87,5 +87,21 @@ describe('api/conditions truncate', () => {
     const out = truncate(s, 1024);
     assert.ok(out.length <= 1024);
     assert.doesNotMatch(out, /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/, 'lone surrogate in the truncated message');
+  });
+});
+
+describe('api/conditions judgedSeverity', () => {
+  const stage = (name: 'architecture' | 'regression', verdict: 'Passed' | 'Failed' | 'Skipped' | 'Error') => ({ stage: name, verdict, reason: 'R', message: 'm' });
+
+  it('is undefined when the regression gate never compared (rejected by architecture, or skipped)', () => {
+    assert.equal(judgedSeverity({ severity: 'NONE', stages: [stage('architecture', 'Failed')] }), undefined);
+    assert.equal(judgedSeverity({ severity: 'NONE', stages: [stage('architecture', 'Passed'), stage('regression', 'Skipped')] }), undefined);
+    assert.equal(judgedSeverity({ severity: 'NONE' }), undefined);
+    assert.equal(judgedSeverity(undefined), undefined);
+  });
+
+  it('is the status severity when the regression gate passed or failed', () => {
+    assert.equal(judgedSeverity({ severity: 'NONE', stages: [stage('regression', 'Passed')] }), 'NONE');
+    assert.equal(judgedSeverity({ severity: 'SEVERE', stages: [stage('regression', 'Failed')] }), 'SEVERE');
   });
 });
