@@ -1,4 +1,5 @@
-// `npm run cluster -- up|status|down`: the local control plane for people, in the background.
+// `npm run cluster -- up [--no-node]|status|down`: the local cluster for people, in the
+// background: the control plane and (unless --no-node) a real node that runs pods.
 // `up` starts a detached `serve` process that owns the control plane and writes a state file;
 // `down` asks it to stop (SIGTERM) and waits; `status` reads the state and asks /readyz.
 import { spawn } from 'node:child_process';
@@ -6,6 +7,8 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import path from 'node:path';
 import { cacheRoot, ensureBinaries, repoRoot } from '../test/harness/binaries.js';
 import { ControlPlane } from '../test/harness/controlplane.js';
+import { LocalNode, ensureNodeBinaries, ensureNodePackages } from '../test/harness/node.js';
+import { ensurePauseArchive } from '../test/harness/oci.js';
 import { GiveUp, waitFor } from '../test/harness/process.js';
 
 const home = path.join(cacheRoot(), 'cluster');
@@ -19,6 +22,8 @@ interface State {
   dir: string;
   versions: { kubernetes: string; etcd: string };
   ready: boolean;
+  /** The pod network namespace, when a node runs. */
+  netns?: string;
 }
 
 function readState(): State | undefined {
@@ -43,7 +48,8 @@ function printUsage(s: State): void {
   process.stdout.write([
     `control plane up: Kubernetes ${s.versions.kubernetes}, etcd ${s.versions.etcd}, apiserver ${s.server}`,
     `kubeconfig: ${s.kubeconfig}`,
-    `use it:     export KUBECONFIG=${s.kubeconfig}; kubectl get --raw /readyz`,
+    ...(s.netns ? [`node:       localhost, pod network in /run/netns/${s.netns} (reach pods with nsenter --net=/run/netns/${s.netns} or kubectl port-forward)`] : []),
+    `use it:     export KUBECONFIG=${s.kubeconfig}; kubectl get nodes,pods -A`,
     `or:         kubectl --kubeconfig ${s.kubeconfig} api-resources --api-group=modelgate.io`,
     'stop it:    npm run cluster -- down',
     '',
@@ -58,9 +64,15 @@ async function up(): Promise<number> {
   }
   if (s) rmSync(statePath, { force: true });
   mkdirSync(home, { recursive: true });
+  const withNode = !process.argv.includes('--no-node');
   ensureBinaries(); // builds in the foreground on first use, so its progress is visible
+  if (withNode) {
+    ensureNodePackages();
+    ensureNodeBinaries();
+    ensurePauseArchive();
+  }
   const out = openSync(logPath, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts', 'cluster.ts'), 'serve'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'scripts', 'cluster.ts'), 'serve', ...(withNode ? [] : ['--no-node'])], {
     cwd: repoRoot,
     detached: true,
     stdio: ['ignore', out, out],
@@ -84,8 +96,14 @@ async function up(): Promise<number> {
 async function serve(): Promise<void> {
   const dir = path.join(home, 'run');
   rmSync(dir, { recursive: true, force: true });
-  const cp = new ControlPlane({ dir, log: (l) => process.stdout.write(`${l}\n`) });
+  const log = (l: string): boolean => process.stdout.write(`${l}\n`);
+  const withNode = !process.argv.includes('--no-node');
+  const cp = new ControlPlane({ dir, log, nodeControllers: withNode });
+  const node = withNode ? new LocalNode(cp, { log }) : undefined;
   const stop = async (): Promise<void> => {
+    await node?.stop();
+    const left = node?.leftovers() ?? [];
+    if (left.length > 0) log(`left behind: ${left.join(', ')}`);
     await cp.stop(true);
     rmSync(statePath, { force: true });
     process.exit(0);
@@ -94,12 +112,14 @@ async function serve(): Promise<void> {
   process.on('SIGINT', () => void stop());
   try {
     await cp.start();
+    await node?.start();
   } catch (err) {
     process.stdout.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    await node?.stop();
     await cp.stop(true);
     process.exit(1);
   }
-  const state: State = { pid: process.pid, kubeconfig: cp.kubeconfigPath, server: cp.server, dir, versions: cp.versions, ready: true };
+  const state: State = { pid: process.pid, kubeconfig: cp.kubeconfigPath, server: cp.server, dir, versions: cp.versions, ready: true, netns: node?.netns };
   writeFileSync(statePath, JSON.stringify(state, null, 2));
   setInterval(() => undefined, 1 << 30);
 }

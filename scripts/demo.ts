@@ -1,7 +1,10 @@
-// `npm run demo`: the whole product on this machine, in a few minutes. A local Kubernetes control
-// plane, a real Prometheus, the operator (in this process, real ONNX validation in onnxruntime
-// worker processes), the reference inference server run as local processes in place of pods, a
-// load generator, and ONNX models and a holdout set generated on the spot. Then five steps:
+// `npm run demo`: the whole product on this machine, in a few minutes. A local Kubernetes cluster
+// (control plane and a real node: kubelet, containerd, runc, a pod network of its own), the
+// project's image built from the Dockerfile, the operator installed from deploy/ with kustomize
+// as two pods (one the leader), the reference inference server as real Pods that fetch their
+// model from a store in the pod network, Prometheus finding those pods through the apiserver, a
+// load generator in the pod network, and ONNX models and a holdout set generated on the spot.
+// Then five steps:
 //   1. v1 deploys (the first checkpoint: nothing to compare with);
 //   2. v2 renames an input: the architecture gate rejects it, the Deployment is not touched;
 //   3. v3 is 25% worse on holdout accuracy: the regression gate rejects it as SEVERE;
@@ -21,27 +24,31 @@ import { KubeClient, loadKubeConfig, paths } from '../src/kube/client.js';
 import { factsOf, type DeploymentFacts } from '../src/kube/deployments.js';
 import { renderQuery } from '../src/monitor/analysis.js';
 import { repoRoot } from '../test/harness/binaries.js';
-import { apply, inferenceDeployment } from '../test/harness/fixtures.js';
-import { startLoad } from '../test/harness/loadgen.js';
-import { startPodRunner } from '../test/harness/podrunner.js';
+import { apply } from '../test/harness/fixtures.js';
+import { startPodNetworkLoad } from '../test/harness/podnetwork.js';
+import { outcomesSecret, sampleDeployment } from '../test/harness/pods.js';
 import { waitFor } from '../test/harness/process.js';
 import { makeArtifacts, type DemoArtifacts } from './demo/artifacts.js';
-import { Stack } from './demo/stack.js';
+import { PodWatcher } from './demo/pods.js';
+import { startReceiver } from './demo/receiver.js';
+import { OPERATOR_NAMESPACE, Stack } from './demo/stack.js';
 import { c, num, pct, seconds, table, ui } from './demo/ui.js';
 import { CheckpointWatcher } from './demo/watch.js';
 
 const HELP = `Usage: npm run demo [-- --keep]
 
-Runs modelgate end to end on this machine: control plane, Prometheus, operator, inference
-server processes, load generator; five checkpoints (v1..v5) through the gates, an automatic
-rollback and a manual one; a summary table. Exit code 0 when every step did what it should.
+Runs modelgate end to end on this machine: a local cluster with a real node, the project's
+image, the operator as two pods, inference pods, Prometheus and a load generator in the pod
+network; five checkpoints (v1..v5) through the gates, an automatic rollback and a manual one; a
+summary table. Exit code 0 when every step did what it should.
 
-  --keep    after the summary, leave everything running (control plane, Prometheus, operator,
-            pods, load) and print the kubeconfig and kubectl commands; Ctrl-C stops it all
+  --keep    after the summary, leave everything running (cluster, node, operator, pods,
+            Prometheus, load) and print the kubeconfig and kubectl commands; Ctrl-C stops it all
   --help    this help
 
-The first run builds the control-plane binaries (Go, several minutes) and installs Prometheus
-from the Debian package when it is missing (as root).`;
+The first run builds what is missing into ~/.cache/modelgate (control plane, kubelet, the image,
+Prometheus with Kubernetes discovery: Go and buildah, tens of minutes once) and installs Debian's
+containerd, runc, CNI plugins, socat, mmdebstrap and buildah when missing (as root).`;
 
 const NS = 'demo';
 const DEPLOYMENT = 'ranker';
@@ -60,10 +67,14 @@ const firstAnalysis: AnalysisSpec = {
   durationSeconds: 10,
   metrics: [{ name: 'conversion-rate', query: cvrQuery('10s'), direction: 'HigherIsBetter', min: 0.1, inconclusiveLimit: 30 }],
 };
-/** Later checkpoints: at most 10% worse than the checkpoint they replaced, just before the rollout. */
+/**
+ * Later checkpoints: at most 10% worse than the checkpoint they replaced, just before the rollout.
+ * The first measurement waits until the new pod's series fill the 10 s window: on a real pod just
+ * started, a window holding a few seconds of clicks measured 12% below the baseline by chance.
+ */
 const guardedAnalysis: AnalysisSpec = {
   intervalSeconds: 2,
-  initialDelaySeconds: 3,
+  initialDelaySeconds: 12,
   durationSeconds: 20,
   metrics: [{ name: 'conversion-rate', query: cvrQuery('10s'), direction: 'HigherIsBetter', maxRelativeDegradation: 0.1, inconclusiveLimit: 30 }],
 };
@@ -100,12 +111,18 @@ let interrupted = false;
 // removed). A second Ctrl-C exits at once (the harness still SIGKILLs its children on exit).
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let exitCode: number | undefined;
+let firstSignalAt = 0;
 function onSignal(sig: NodeJS.Signals): void {
+  // Ctrl-C under `npm run` arrives twice at once (the terminal's and npm's forwarded copy): only a
+  // second Ctrl-C a moment later means "quit at once" (which leaves the node's network namespace,
+  // mounts and cgroups behind).
+  if (interrupted && Date.now() - firstSignalAt < 2000) return;
   if (interrupted) {
     process.stderr.write('demo: stopping now\n');
     process.exit(130);
   }
   interrupted = true;
+  firstSignalAt = Date.now();
   process.stdout.write('\n');
   ui.warn(`${sig}: stopping everything the demo started (Ctrl-C again to quit at once)`);
   void stack.stop().finally(() => process.exit(exitCode ?? 130));
@@ -120,10 +137,23 @@ takeOverSignals();
 
 // --- helpers ----------------------------------------------------------------------------------
 let kube: KubeClient;
+/** The load generator's conversion rate for the versions the Ready pods serve. */
+let currentCvr = CVR;
 
 async function deployment(): Promise<DeploymentFacts> {
   return factsOf(await kube.get(paths.deployment(NS, DEPLOYMENT)));
 }
+
+/**
+ * Whether anyone changed what the Deployment runs between two reads: its generation (spec), its
+ * annotations (the operator's claim and rollback point) and its containers' env. The
+ * resourceVersion is no test of that: the Deployment controller moves it with every status
+ * update (a pod of the last rollout finishing its termination, a readiness flip).
+ */
+const untouched = (before: DeploymentFacts, after: DeploymentFacts): boolean =>
+  after.generation === before.generation &&
+  JSON.stringify(after.annotations) === JSON.stringify(before.annotations) &&
+  JSON.stringify(after.containers) === JSON.stringify(before.containers);
 
 const envOf = (d: DeploymentFacts): Record<string, string> => d.containers.find((x) => x.name === 'server')?.env ?? {};
 const stageOf = (cp: ModelCheckpoint | undefined, s: string): StageResult | undefined => cp?.status?.stages?.find((x) => x.stage === s);
@@ -225,52 +255,76 @@ async function step(n: number, title: string, expected: string, fn: () => Promis
 // --- the run ----------------------------------------------------------------------------------
 async function main(): Promise<number> {
   const t0 = Date.now();
-  ui.section('Setting up: control plane, Prometheus, operator, pods, load');
-  const cp = await stack.startControlPlane((l) => ui.info(c.dim(`control plane: ${l}`)));
+  ui.section('Setting up: cluster and node, image, operator pods, model store, Prometheus, inference pods, load');
+  const { cp, node } = await stack.startCluster((l) => ui.info(c.dim(`cluster: ${l}`)));
   takeOverSignals(); // the harness hooked the signals when it started etcd
   kube = new KubeClient(loadKubeConfig(cp.kubeconfigPath), { qps: 50, burst: 100, userAgent: 'modelgate-demo' });
-  ui.good(`control plane up: Kubernetes ${cp.versions.kubernetes}, apiserver ${cp.server} (${seconds(Date.now() - t0)})`);
+  ui.good(`cluster up: Kubernetes ${cp.versions.kubernetes}, apiserver ${cp.server}, node Ready with a pod network in namespace ${node.netns} (${seconds(Date.now() - t0)})`);
 
-  const prom = await stack.startPrometheus();
-  ui.good(`Prometheus up at ${prom.url} (scrapes every second)`);
+  const tImage = Date.now();
+  const archive = stack.importImage();
+  ui.good(`image modelgate:dev from the Dockerfile imported into the node's containerd (${seconds(Date.now() - tImage)}; ${path.basename(archive)})`);
 
+  const store = await stack.startStore();
   const artifactDir = path.join(stack.workDir, 'artifacts');
   mkdirSync(artifactDir);
   const a = await makeArtifacts(artifactDir);
-  ui.good(`generated 5 ONNX checkpoints and a ${a.samples}-sample holdout set in ${artifactDir}`);
+  // Every model and the holdout set go to the store: pods fetch them over the pod network.
+  for (const f of [a.holdout, ...Object.values(a.models).map((m) => m.file)]) f.uri = store.put(f.path);
+  ui.good(`generated 5 ONNX checkpoints and a ${a.samples}-sample holdout set in ${artifactDir}; served to the pod network by the model store at ${store.url}`);
   for (const [name, m] of Object.entries(a.models)) {
     ui.detail(`${name}: ${m.note}${m.accuracy !== undefined ? `, holdout accuracy ${num(m.accuracy)}` : ''}  ${c.dim(m.file.digest.slice(0, 19))}`);
   }
 
-  const op = await stack.startOperator(cp, artifactDir, prom.url);
-  ui.good(`operator running in this process (leader election off, real ONNX validation); log: ${op.logPath}`);
-
   const ns = await cp.kubectl(['create', 'namespace', NS]);
   if (ns.code !== 0) throw new Error(`kubectl create namespace ${NS}: ${ns.stderr.trim()}`);
-  const dep = inferenceDeployment(DEPLOYMENT) as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } } };
-  dep.spec.template.spec.containers[0]!.env.push({ name: 'MODEL_NAME', value: MODEL });
-  await apply(cp, NS, dep);
+  stack.namespaces.push(NS);
+  const prom = await stack.startPrometheus([NS]);
+  ui.good(`Prometheus in the pod network at ${prom.podNetworkUrl} (kubernetes_sd, role pod; from this machine: ${prom.url})`);
+
+  const tOp = Date.now();
+  ui.info(`$ ${c.bold('kubectl apply -k scripts/local')}   ${c.dim('(deploy/ as shipped, plus the local cluster\'s apiserver address and trusted store)')}`);
+  await stack.installOperator();
+  const opPods = await cp.kubectl(['get', 'pods', '-n', OPERATOR_NAMESPACE, '-o', 'wide']);
+  ui.info(`$ ${c.bold(`kubectl get pods -n ${OPERATOR_NAMESPACE} -o wide`)}`);
+  ui.verbatim(opPods.stdout.trimEnd());
+  const leader = await waitFor('a leader', async () => {
+    const r = await cp.kubectl(['-n', OPERATOR_NAMESPACE, 'get', 'lease', 'modelgate-operator', '-o', 'jsonpath={.spec.holderIdentity}']);
+    return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+  }, 60_000, 500);
+  ui.good(`the operator runs as two pods as its ServiceAccount; the leader (Lease modelgate-operator) is ${c.bold(leader)} (${seconds(Date.now() - tOp)})`);
+
+  // The Deployment starts on v1's bytes, deployed by hand before anyone used modelgate. Its
+  // Secret holds the outcomes token the load generator reads back and sends with every click.
+  await apply(cp, NS, outcomesSecret(), sampleDeployment(DEPLOYMENT, a.models.v1.file.uri, a.models.v1.file.digest, 'by-hand', { replicas: 1, modelName: MODEL }));
+  const started = await cp.kubectl(['-n', NS, 'rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=180s']);
+  if (started.code !== 0) throw new Error(`deployment/${DEPLOYMENT} did not roll out: ${started.stderr.trim()}`);
   const d0 = await rolledOut();
   ui.good(`namespace ${NS}, ${running(d0)}`);
 
-  stack.pods = await startPodRunner(cp, NS, DEPLOYMENT, {
-    container: 'server',
-    prometheus: prom,
-    job: 'inference',
-    onServe: (pod) => {
-      if (interrupted) return;
-      const cvr = pod.version === 'v4' ? CVR_V4 : CVR;
-      ui.info(`${c.cyan('pods')}  ${pod.version} takes traffic at ${pod.url} (ready ${seconds(pod.servingAt - pod.seenAt)} after the Deployment changed)`);
-      if (!stack.load) {
-        stack.load = startLoad({ url: stack.pods!.url, model: MODEL, rate: 40, durationMs: 3600_000, clickThroughRate: 0.25, conversionRate: cvr });
-        ui.info(`${c.cyan('load')}  40 inferences/s through the Service URL ${stack.pods!.url}; CTR 0.25, conversion rate ${cvr}`);
-      } else {
-        stack.load.setConversionRate(cvr);
-        ui.info(`${c.cyan('load')}  conversion rate reported for ${pod.version}'s server: ${cvr}${pod.version === 'v4' ? c.yellow(` (${pct(CVR_V4 / CVR - 1)}: v4 converts worse in production)`) : ''}`);
-      }
-    },
+  // Notifications: the namespace's ConfigMap names a Secret holding the webhook URL; the receiver
+  // runs here and is reached from the operator's pods through a relay on the pod network.
+  stack.receiver = await startReceiver();
+  const hookUrl = `${node.relayToHost('webhook', 8098, stack.receiver.port)}/modelgate`;
+  await apply(cp, NS,
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'demo-webhook' }, stringData: { url: hookUrl } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'modelgate-notifications' }, data: { secret: 'demo-webhook', events: 'Rejected,RolledBack' } });
+  ui.good(`webhook receiver at ${hookUrl} (pod network); ConfigMap modelgate-notifications sends it Rejected and RolledBack`);
+
+  const load = await startPodNetworkLoad({ cp, node }, { namespace: NS, selector: `app.kubernetes.io/name=${DEPLOYMENT}`, port: 8080, model: MODEL, rate: 40, durationMs: 3600_000, clickThroughRate: 0.25, conversionRate: CVR });
+  stack.load = load;
+  ui.info(`${c.cyan('load')}  40 inferences/s from the pod network to the Ready pods of deployment/${DEPLOYMENT}; CTR 0.25, conversion rate ${CVR}`);
+  stack.pods = new PodWatcher(cp, NS, `app.kubernetes.io/name=${DEPLOYMENT}`, 'server', (pod) => {
+    if (interrupted) return;
+    ui.info(`${c.cyan('pods')}  ${pod.name} (${pod.ip}) is Ready serving ${pod.version}`);
+    const cvr = pod.version === 'v4' ? CVR_V4 : CVR;
+    if (cvr !== currentCvr) {
+      currentCvr = cvr;
+      load.setConversionRate(cvr);
+      ui.info(`${c.cyan('load')}  conversion rate reported for ${pod.version}'s pods: ${cvr}${pod.version === 'v4' ? c.yellow(` (${pct(CVR_V4 / CVR - 1)}: v4 converts worse in production)`) : ''}`);
+    }
   });
-  ui.good(`pod runner watching deployment/${DEPLOYMENT}: runs src/server/main.ts for whatever model it names; Service URL ${stack.pods.url}`);
+  stack.pods.start();
 
   const watcher = new CheckpointWatcher(cp.kubeconfigPath, NS);
   stack.watcher = watcher;
@@ -288,10 +342,12 @@ async function main(): Promise<number> {
     await applyCheckpoint('v1', firstAnalysis, 1);
     const v1 = await watcher.waitFor('v1', 'Healthy', phaseIn('Healthy', 'Rejected', 'Failed', 'RolledBack'), 120_000);
     const after = await rolledOut();
-    const pod = await stack.pods!.waitForVersion('v1', 30_000);
+    const pod = await stack.pods!.waitForVersion('v1', 120_000);
     const arch = stageOf(v1, 'architecture');
     ui.info(`Deployment: revision ${before.revision} → ${after.revision}; MODEL_URI=${envOf(after).MODEL_URI}`);
-    ui.info(`pod ${pod.instance} serves v1; Prometheus scrapes it`);
+    ui.info(`$ ${c.bold(`kubectl get pods -n ${NS} -o wide`)}`);
+    ui.verbatim((await cp.kubectl(['get', 'pods', '-n', NS, '-o', 'wide'])).stdout.trimEnd());
+    ui.info(`pod ${pod.name} fetched v1 from the store and serves it; Prometheus found it through the apiserver`);
     const ok = v1.status?.phase === 'Healthy' && arch?.verdict === 'Passed' && arch.reason === 'NoBaseline' &&
       envOf(after).MODEL_VERSION === 'v1' && after.revision !== before.revision;
     return { ok, observed: `${v1.status?.phase}; architecture ${arch?.verdict} (${arch?.reason}); revision ${before.revision} → ${after.revision}` };
@@ -307,10 +363,10 @@ async function main(): Promise<number> {
     ui.info(`architecture gate: ${c.red(arch?.message ?? '(no message)')}`);
     const after = await deployment();
     ui.info(`after:  ${running(after)}`);
-    const same = after.resourceVersion === before.resourceVersion && after.generation === before.generation;
-    ui.info(`the Deployment's resourceVersion is ${same ? c.green('unchanged') : c.red('CHANGED')}: ${before.resourceVersion} → ${after.resourceVersion}`);
+    const same = untouched(before, after);
+    ui.info(`the Deployment's spec, annotations and env are ${same ? c.green('unchanged') : c.red('CHANGED')}: generation ${before.generation} → ${after.generation}`);
     const ok = v2.status?.phase === 'Rejected' && arch?.verdict === 'Failed' && /'x'/.test(arch.message) && same;
-    return { ok, observed: `${v2.status?.phase} by architecture (${arch?.reason}); resourceVersion ${before.resourceVersion} → ${after.resourceVersion}` };
+    return { ok, observed: `${v2.status?.phase} by architecture (${arch?.reason}); generation ${before.generation} → ${after.generation}${same ? ', untouched' : ', CHANGED'}` };
   });
 
   // 3 ----------------------------------------------------------------------------------------
@@ -322,15 +378,16 @@ async function main(): Promise<number> {
     const s = reg?.summary ?? {};
     ui.info(`regression vs ${v3.status?.validatedAgainst?.checkpoint ?? '?'} on the same ${a.samples} holdout samples:`);
     ui.detail([
-      `${s.worstMetric ?? 'accuracy'}: baseline ${num(s.baseline)} → candidate ${num(s.candidate)}, relative change ${pct(s.relativeChange)}`,
-      `95% CI of the change (paired bootstrap): [${num(s.ciLow)}, ${num(s.ciHigh)}]`,
+      `${s.metric ?? 'accuracy'}: baseline ${num(s.baseline)} → candidate ${num(s.candidate)}, ${pct(s.degradation)} worse`,
+      `95% one-sided bounds of the degradation (paired bootstrap): [${pct(s.lowerBound)}, ${pct(s.upperBound)}]: decision ${s.decision}`,
       `severity ${c.red(String(v3.status?.severity))} (blocks at ${s.blockAt})`,
     ].join('\n'));
     const after = await deployment();
-    const ok = v3.status?.phase === 'Rejected' && v3.status.severity === 'SEVERE' && reg?.verdict === 'Failed' && after.resourceVersion === before.resourceVersion;
+    const same = untouched(before, after);
+    const ok = v3.status?.phase === 'Rejected' && v3.status.severity === 'SEVERE' && reg?.verdict === 'Failed' && same;
     return {
       ok,
-      observed: `${v3.status?.phase}, ${v3.status?.severity}: accuracy ${num(s.baseline)} → ${num(s.candidate)} (${pct(s.relativeChange)}, CI [${num(s.ciLow)}, ${num(s.ciHigh)}])`,
+      observed: `${v3.status?.phase}, ${v3.status?.severity}: accuracy ${num(s.baseline)} → ${num(s.candidate)} (${pct(s.degradation)} worse, bounds [${pct(s.lowerBound)}, ${pct(s.upperBound)}]); Deployment ${same ? 'untouched' : 'CHANGED'}`,
     };
   });
 
@@ -342,7 +399,7 @@ async function main(): Promise<number> {
     const allPassed = (deployed.status?.stages ?? []).length === 5 && (deployed.status?.stages ?? []).every((x) => x.verdict === 'Passed');
     if (['Rejected', 'Failed'].includes(deployed.status?.phase ?? '')) return { ok: false, observed: `v4 ${deployed.status?.phase}: ${gates.join(' ')}` };
     const deployedAt = Date.now();
-    await stack.pods!.waitForVersion('v4', 30_000).catch(() => undefined);
+    await stack.pods!.waitForVersion('v4', 120_000).catch(() => undefined);
     const v4 = await watcher.waitFor('v4', 'RolledBack', phaseIn('RolledBack', 'Healthy'), 120_000);
     const m = decisive(v4);
     ui.info(`rolled back ${seconds(Date.now() - deployedAt)} after the deploy; the measurement that decided it:`);
@@ -355,14 +412,19 @@ async function main(): Promise<number> {
       `message   ${m?.message}`,
       `decision  ${v4.status?.analysis?.decision}`,
     ].join('\n'));
-    const pod = await stack.pods!.waitForVersion('v1', 60_000);
+    const pod = await stack.pods!.waitForVersion('v1', 120_000);
     const after = await deployment();
-    ui.info(`${running(after)}; pod ${pod.instance} serves v1 again`);
+    ui.info(`${running(after)}; pod ${pod.name} serves v1 again`);
+    const note = await stack.receiver!.waitFor((n) => n.event === 'RolledBack' && n.checkpoint.name === 'v4', 20_000);
+    if (note) {
+      ui.info(`the webhook receiver got the operator's notification (${note.event}, ${note.reason}):`);
+      ui.verbatim(JSON.stringify(note, null, 2));
+    } else ui.bad('no RolledBack notification reached the webhook receiver within 20 s');
     const ok = allPassed && v4.status?.phase === 'RolledBack' && m !== undefined && envOf(after).MODEL_VERSION === 'v1' &&
-      after.annotations[ANNOTATIONS.checkpoint] === 'v1';
+      after.annotations[ANNOTATIONS.checkpoint] === 'v1' && note?.decision?.metric === m.metric;
     return {
       ok,
-      observed: `gates ${allPassed ? 'all Passed' : gates.join(' ')}; ${v4.status?.phase} to ${envOf(after).MODEL_VERSION} on ${m?.metric} ${num(m?.value)} vs baseline ${num(m?.baseline)} (${m?.bound})`,
+      observed: `gates ${allPassed ? 'all Passed' : gates.join(' ')}; ${v4.status?.phase} to ${envOf(after).MODEL_VERSION} on ${m?.metric} ${num(m?.value)} vs baseline ${num(m?.baseline)} (${m?.bound}); webhook ${note ? `got ${note.event}` : 'got nothing'}`,
     };
   });
 
@@ -371,9 +433,9 @@ async function main(): Promise<number> {
     // The baseline of v5's guard is v1's conversion rate at the moment of v5's rollout (one
     // instant query, never retried later): wait until Prometheus has scraped v1's new pod a few times.
     await watcher.waitFor('v1', 'Healthy again', phaseIn('Healthy'), 90_000);
-    const v1Pod = await stack.pods!.waitForVersion('v1', 60_000);
-    await waitFor(`Prometheus to scrape v1's pod ${v1Pod.instance}`, async () => {
-      const clicks = await promValue(prom.url, `sum(rate(modelgate_outcome_clicks_total{instance="${v1Pod.instance}"}[10s]))`);
+    const v1Pod = await stack.pods!.waitForVersion('v1', 120_000);
+    await waitFor(`Prometheus to scrape v1's pod ${v1Pod.name}`, async () => {
+      const clicks = await promValue(prom.url, `sum(rate(modelgate_outcome_clicks_total{pod="${v1Pod.name}"}[10s]))`);
       return clicks !== undefined && clicks > 0 && Date.now() - v1Pod.servingAt > 4000 ? true : undefined;
     }, 60_000, 500);
     const v1Rate = await promValue(prom.url, renderQuery(cvrQuery('10s'), { namespace: NS, model: MODEL, version: 'v1' }));
@@ -381,7 +443,7 @@ async function main(): Promise<number> {
     await applyCheckpoint('v5', guardedAnalysis, 5);
     const v5 = await watcher.waitFor('v5', 'Healthy', phaseIn('Healthy', 'RolledBack', 'Rejected', 'Failed'), 150_000);
     if (v5.status?.phase !== 'Healthy') return { ok: false, observed: `v5 ended ${v5.status?.phase} before the manual rollback` };
-    await stack.pods!.waitForVersion('v5', 30_000);
+    await stack.pods!.waitForVersion('v5', 120_000);
     ui.info(`${running(await deployment())}`);
     // The operator trusts its own last write to a checkpoint for 10 s (read-your-writes cache in
     // src/controller/controller.ts); an annotation that lands in that window while the watch event
@@ -397,13 +459,13 @@ async function main(): Promise<number> {
     const rb = await cli(['rollback', 'v5', '--wait', '--timeout', '60'], cp.kubeconfigPath);
     ui.verbatim(`${rb.stdout}${rb.stderr}`);
     const after5 = await watcher.waitFor('v5', 'RolledBack', phaseIn('RolledBack'), 30_000);
-    const pod = await stack.pods!.waitForVersion('v1', 60_000);
+    const pod = await stack.pods!.waitForVersion('v1', 120_000);
     const after = await deployment();
-    ui.info(`${running(after)}; pod ${pod.instance} serves v1`);
+    ui.info(`${running(after)}; pod ${pod.name} serves v1`);
     ui.info(`$ ${c.bold(`modelgate history --deployment ${DEPLOYMENT}`)} -n ${NS}`);
     const hist = await cli(['history', '--deployment', DEPLOYMENT], cp.kubeconfigPath);
     ui.verbatim(`${hist.stdout}${hist.stderr}`);
-    const served = stack.pods!.history();
+    const served = stack.pods!.history().filter((v) => v !== 'by-hand');
     ui.info(`versions that took traffic, in order: ${served.join(' → ')}`);
     const ok = rb.code === 0 && after5.status?.phase === 'RolledBack' && envOf(after).MODEL_VERSION === 'v1' && hist.code === 0 &&
       /rollback/.test(hist.stdout) && served.join(',') === 'v1,v4,v1,v5,v1';
@@ -431,14 +493,17 @@ function explore(): void {
   process.stdout.write([
     `  export KUBECONFIG=${cp.kubeconfigPath}`,
     `  alias kubectl=${kubectl}     # the control plane's own kubectl`,
+    `  kubectl get pods -n ${OPERATOR_NAMESPACE}   # the operator's two pods`,
     `  kubectl get mckpt -n ${NS}`,
     `  kubectl describe mckpt v4 -n ${NS}`,
     `  kubectl get events -n ${NS} --sort-by=.eventTime`,
     `  kubectl get configmap modelgate-audit-${DEPLOYMENT} -n ${NS} -o yaml`,
     `  kubectl get deployment ${DEPLOYMENT} -n ${NS} -o yaml`,
     `  npm run cli -- history --deployment ${DEPLOYMENT} -n ${NS} --kubeconfig ${cp.kubeconfigPath}`,
-    `  Prometheus: ${stack.prom?.url}/graph   Service (inference server): ${stack.pods?.url}/v2/models/${MODEL}`,
-    `  operator log: ${stack.operator?.logPath}`,
+    `  kubectl get pods -A -o wide`,
+    `  kubectl logs -n ${OPERATOR_NAMESPACE} -l app.kubernetes.io/component=operator --tail=50`,
+    `  kubectl port-forward -n ${NS} deployment/${DEPLOYMENT} 8080   # then curl 127.0.0.1:8080/v2/models/${MODEL}`,
+    `  Prometheus: ${stack.prom?.url}/graph`,
     '',
   ].join('\n'));
 }
@@ -453,7 +518,7 @@ main().then(
     }
     const keepLogs = code !== 0 || process.env.MODELGATE_DEMO_LOG_LEVEL !== undefined;
     await stack.stop({ keepWorkDir: keepLogs });
-    if (keepLogs) ui.info(`model files and the operator log are kept in ${stack.workDir}`);
+    if (keepLogs) ui.info(`model files are kept in ${stack.workDir}`);
     process.exit(code);
   },
   async (err: unknown) => {
@@ -461,7 +526,7 @@ main().then(
     ui.bad(`the demo could not run: ${err instanceof Error ? err.message : String(err)}`);
     if (rows.length > 0) summary(Date.now());
     await stack.stop({ keepWorkDir: true });
-    ui.info(`model files and the operator log are kept in ${stack.workDir}`);
+    ui.info(`model files are kept in ${stack.workDir}`);
     process.exit(1);
   },
 );

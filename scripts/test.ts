@@ -6,7 +6,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureBinaries, repoRoot } from '../test/harness/binaries.js';
-import { ensurePrometheusBinary } from '../test/harness/prometheus.js';
+import { ensureProjectImage } from '../test/harness/image.js';
+import { ensureNodeBinaries, ensureNodePackages } from '../test/harness/node.js';
+import { ensurePauseArchive } from '../test/harness/oci.js';
+import { ensureKubernetesSdPrometheus, ensurePrometheusBinary } from '../test/harness/prometheus.js';
 
 const tiers = ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'];
 
@@ -22,6 +25,15 @@ async function main(): Promise<void> {
     process.stderr.write(`control plane: Kubernetes ${bins.versions.kubernetes}, etcd ${bins.versions.etcd} (${bins.dir})\n`);
     const prom = await ensurePrometheusBinary();
     process.stderr.write(`prometheus: ${prom}\n`);
+    // The suites with a real node: Debian's containerd, runc, CNI plugins, socat; kubelet and
+    // kube-scheduler beside the control plane; the pause image and the project's own image.
+    ensureNodePackages();
+    const node = ensureNodeBinaries();
+    process.stderr.write(`node: ${node.kubelet}, ${ensurePauseArchive()}\n`);
+    process.stderr.write(`image: ${ensureProjectImage()}\n`);
+    // The pod network's Prometheus discovers pods through the apiserver: Debian's build lacks
+    // kubernetes_sd_configs, so upstream's is built once (tools/prometheus).
+    process.stderr.write(`prometheus with Kubernetes discovery: ${await ensureKubernetesSdPrometheus()}\n`);
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
   }

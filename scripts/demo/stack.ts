@@ -1,92 +1,77 @@
 // Everything the demo starts, in start order, and one stop() that takes it all down in reverse
 // (also on Ctrl-C and on failure). Each stop has its own time limit, so one stuck part never
 // keeps the rest running.
-import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+//
+// The parts are the real ones: a control plane and a node (kubelet, containerd, runc, a pod
+// network in a namespace of its own), the project's image built from the Dockerfile, the
+// operator installed from deploy/ with kustomize (scripts/local) as two pods, a model store,
+// Prometheus and the load generator inside the pod network.
+import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { createLogger } from '../../src/observability/logger.js';
-import { parseConfig } from '../../src/operator/config.js';
-import { startOperator, type RunningOperator } from '../../src/operator/operator.js';
-import { liveGuard } from '../../src/operator/wiring.js';
-import { OnnxValidator } from '../../src/validation/pipeline.js';
+import { repoRoot } from '../../test/harness/binaries.js';
 import { ControlPlane } from '../../test/harness/controlplane.js';
-import type { LoadGenerator } from '../../test/harness/loadgen.js';
-import type { PodRunner } from '../../test/harness/podrunner.js';
-import { startPrometheus, type PrometheusHandle } from '../../test/harness/prometheus.js';
+import { ensureProjectImage } from '../../test/harness/image.js';
+import { LocalNode } from '../../test/harness/node.js';
+import type { PodNetworkLoad } from '../../test/harness/podnetwork.js';
+import { startPodNetworkPrometheus, type PrometheusHandle } from '../../test/harness/prometheus.js';
+import { startModelStore, type ModelStore } from '../../test/harness/store.js';
+import type { PodWatcher } from './pods.js';
+import type { WebhookReceiver } from './receiver.js';
 import type { CheckpointWatcher } from './watch.js';
 
-export interface DemoOperator {
-  op: RunningOperator;
-  validator: OnnxValidator;
-  logPath: string;
-  stop(): Promise<void>;
-}
+export const OPERATOR_NAMESPACE = 'modelgate-system';
 
 export class Stack {
   cp?: ControlPlane;
+  node?: LocalNode;
+  store?: ModelStore;
   prom?: PrometheusHandle;
-  operator?: DemoOperator;
-  pods?: PodRunner;
-  load?: LoadGenerator;
+  pods?: PodWatcher;
+  load?: PodNetworkLoad;
   watcher?: CheckpointWatcher;
+  receiver?: WebhookReceiver;
+  /** Namespaces whose Deployments are deleted before the node stops (no 30 s drain). */
+  readonly namespaces: string[] = [OPERATOR_NAMESPACE];
   private stopping?: Promise<void>;
 
   constructor(readonly workDir: string) {}
 
-  async startControlPlane(log: (line: string) => void): Promise<ControlPlane> {
-    this.cp = new ControlPlane({ log });
+  /** The control plane, then a Ready node. */
+  async startCluster(log: (line: string) => void): Promise<{ cp: ControlPlane; node: LocalNode }> {
+    this.cp = new ControlPlane({ nodeControllers: true, log });
     await this.cp.start();
-    return this.cp;
+    this.node = new LocalNode(this.cp, { log });
+    await this.node.start();
+    return { cp: this.cp, node: this.node };
   }
 
-  async startPrometheus(): Promise<PrometheusHandle> {
-    this.prom = await startPrometheus({ scrapeInterval: 1 });
+  /** The image built from the Dockerfile (cached by its inputs), imported into containerd. */
+  importImage(): string {
+    const archive = ensureProjectImage();
+    this.node!.importImage(archive);
+    return archive;
+  }
+
+  async startStore(): Promise<ModelStore> {
+    this.store = await startModelStore(this.node!, path.join(this.workDir, 'store'));
+    return this.store;
+  }
+
+  async startPrometheus(namespaces: string[]): Promise<PrometheusHandle> {
+    this.prom = await startPodNetworkPrometheus({ cp: this.cp!, node: this.node! }, { scrapeInterval: 1, namespaces });
     return this.prom;
   }
 
-  /** The operator in this process with the real ONNX validator (onnxruntime worker processes). */
-  async startOperator(cp: ControlPlane, fileRoot: string, prometheusUrl: string): Promise<DemoOperator> {
-    const cacheDir = path.join(this.workDir, 'operator-cache');
-    mkdirSync(cacheDir, { recursive: true });
-    const cfg = parseConfig([
-      `--kubeconfig=${cp.kubeconfigPath}`,
-      '--bind-host=127.0.0.1',
-      '--health-port=0',
-      '--metrics-port=0',
-      `--cache-dir=${cacheDir}`,
-      `--file-roots=${fileRoot}`,
-      '--trusted-hosts=127.0.0.1,localhost',
-      `--prometheus-url=${prometheusUrl}`,
-      '--leader-elect=false',
-      '--identity=demo-operator',
-      `--log-level=${process.env.MODELGATE_DEMO_LOG_LEVEL ?? 'info'}`,
-    ], {});
-    const validator = new OnnxValidator({ cacheDir, fileRoots: cfg.fileRoots, trustedHosts: cfg.trustedHosts, workers: 2 });
-    await validator.start();
-    const logPath = path.join(this.workDir, 'operator.log');
-    const stream: WriteStream = createWriteStream(logPath, { flags: 'a' });
-    const log = createLogger({ level: cfg.logLevel, stream, fields: { component: 'operator' } });
-    const ref: { op?: RunningOperator } = {};
-    let op: RunningOperator;
-    try {
-      op = await startOperator(cfg, { validator, logger: log, ...liveGuard(cfg, log, () => ref.op?.metrics) });
-    } catch (err) {
-      await validator.close();
-      throw err;
+  /** kubectl apply -k scripts/local, then waits for both operator pods. */
+  async installOperator(): Promise<void> {
+    const cp = this.cp!;
+    const applied = await cp.kubectl(['apply', '--server-side', '--force-conflicts', '-k', path.join(repoRoot, 'scripts', 'local')]);
+    if (applied.code !== 0) throw new Error(`kubectl apply -k scripts/local: ${applied.stderr.trim()}`);
+    const rollout = await cp.kubectl(['-n', OPERATOR_NAMESPACE, 'rollout', 'status', 'deployment/modelgate-operator', '--timeout=300s']);
+    if (rollout.code !== 0) {
+      const logs = await cp.kubectl(['-n', OPERATOR_NAMESPACE, 'logs', '-l', 'app.kubernetes.io/component=operator', '--tail=20']);
+      throw new Error(`the operator pods did not become Ready: ${rollout.stderr.trim()}\n${logs.stdout}`);
     }
-    ref.op = op;
-    const handle: DemoOperator = {
-      op,
-      validator,
-      logPath,
-      async stop() {
-        await op.stop();
-        await validator.close();
-        await new Promise<void>((r) => stream.end(r));
-      },
-    };
-    this.operator = handle;
-    await op.leading;
-    return handle;
   }
 
   /** Stops everything, newest first; keepWorkDir leaves the model files and logs for a look. */
@@ -105,9 +90,13 @@ export class Stack {
       };
       await step('the load generator', this.load && (() => this.load!.stop()));
       await step('the checkpoint watcher', this.watcher && (() => this.watcher!.stop()));
-      await step('the pod runner', this.pods && (() => this.pods!.stop()));
-      await step('the operator', this.operator && (() => this.operator!.stop()));
+      await step('the pod watcher', this.pods && (() => this.pods!.stop()));
+      // Deployments first, so the node's drain does not wait on pods they would recreate.
+      await step('the Deployments', this.node && this.cp && (() => Promise.all(this.namespaces.map((ns) => this.cp!.kubectl(['-n', ns, 'delete', 'deployments', '--all', '--wait=false'])))));
+      await step('the webhook receiver', this.receiver && (() => this.receiver!.stop()));
       await step('Prometheus', this.prom && (() => this.prom!.stop()));
+      await step('the model store', this.store && (() => this.store!.stop()));
+      await step('the node', this.node && (() => this.node!.stop()), 120_000);
       await step('the control plane', this.cp && (() => this.cp!.stop()));
       if (!opts.keepWorkDir) rmSync(this.workDir, { recursive: true, force: true, maxRetries: 3 });
     })();

@@ -69,15 +69,71 @@ export const ui = {
   },
 };
 
-/** A plain text table; `colour` may wrap cells after the widths are computed. */
-export function table(head: string[], rows: string[][], colour?: (row: number, col: number, cell: string) => string): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[], row: number): string =>
-    cells.map((cell, i) => {
-      const padded = cell.padEnd(widths[i] ?? 0);
-      return row >= 0 && colour ? colour(row, i, padded) : padded;
-    }).join('  ').trimEnd();
-  return [c.bold(line(head, -1)), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map((r, i) => line(r, i))].join('\n');
+/** The terminal's width, or 80 when stdout is no terminal (a pipe, a CI log). */
+export function terminalWidth(): number {
+  const cols = process.stdout.columns;
+  return typeof cols === 'number' && cols > 0 ? cols : 80;
+}
+
+/**
+ * Column widths that fit `width`: natural widths, then the widest column gives up a character
+ * at a time (never below its header, nor below 6) until the row fits or nothing can shrink.
+ */
+export function fitWidths(natural: number[], minimums: number[], width: number): number[] {
+  const w = [...natural];
+  const total = (): number => w.reduce((a, b) => a + b, 0) + 2 * Math.max(0, w.length - 1);
+  while (total() > width) {
+    let widest = -1;
+    for (let i = 0; i < w.length; i++) if (w[i]! > Math.max(minimums[i] ?? 0, 6) && (widest < 0 || w[i]! > w[widest]!)) widest = i;
+    if (widest < 0) break;
+    w[widest]! -= 1;
+  }
+  return w;
+}
+
+/** Words of `text` in lines of at most `width` characters; a longer word is broken. */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (let word of text.split(/\s+/).filter((x) => x !== '')) {
+    while (word.length > width) {
+      if (line) lines.push(line);
+      lines.push(word.slice(0, width));
+      word = word.slice(width);
+      line = '';
+    }
+    if (!line) line = word;
+    else if (line.length + 1 + word.length <= width) line += ` ${word}`;
+    else {
+      lines.push(line);
+      line = word;
+    }
+  }
+  if (line || lines.length === 0) lines.push(line);
+  return lines;
+}
+
+/**
+ * A plain text table no wider than `width` (the terminal's): cells too long for their column
+ * wrap onto more lines instead of the terminal wrapping, and so cutting, the whole row.
+ * `colour` may wrap cells after the widths are computed.
+ */
+export function table(head: string[], rows: string[][], colour?: (row: number, col: number, cell: string) => string, width = terminalWidth()): string {
+  const natural = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const widths = fitWidths(natural, head.map((h) => h.length), width);
+  const line = (cells: string[], row: number): string[] => {
+    const wrapped = cells.map((cell, i) => wrap(cell, widths[i] ?? 1));
+    const height = Math.max(...wrapped.map((w) => w.length));
+    const out: string[] = [];
+    for (let k = 0; k < height; k++) {
+      out.push(wrapped.map((w, i) => {
+        const padded = (w[k] ?? '').padEnd(widths[i] ?? 0);
+        return row >= 0 && colour && w[k] !== undefined ? colour(row, i, padded) : padded;
+      }).join('  ').trimEnd());
+    }
+    return out;
+  };
+  return [...line(head, -1).map((l) => c.bold(l)), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.flatMap((r, i) => line(r, i))].join('\n');
 }
 
 /** Colour for a phase name. */

@@ -1,5 +1,5 @@
-// `npm run demo` end to end: the demo script as its own process (its own control plane,
-// Prometheus, operator, pods and load), which must exit 0 with every step of its summary ok and
+// `npm run demo` end to end: the demo script as its own process (its own cluster and node, the
+// operator as pods, inference pods, Prometheus and load in the pod network), which must exit 0 with every step of its summary ok and
 // leave none of its processes or temp dirs behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -62,15 +62,26 @@ describe('e2e: npm run demo', function () {
     assert.match(run.stdout, /every step did what it should/, tail);
     assert.equal(run.code, 0, `exit code${tail}`);
 
+    // Real pods, as kubectl shows them: the operator's two (one the leader), and the inference pod.
+    assert.match(run.stdout, /kubectl get pods -n modelgate-system -o wide/, tail);
+    assert.equal((run.stdout.match(/│ modelgate-operator-\S+\s+1\/1\s+Running/g) ?? []).length, 2, `two operator pods Running${tail}`);
+    assert.match(run.stdout, /the leader \(Lease modelgate-operator\) is modelgate-operator-/, tail);
+    assert.match(run.stdout, /│ ranker-\S+\s+1\/1\s+Running/, tail);
+    assert.match(run.stdout, /pod ranker-\S+ fetched v1 from the store and serves it/, tail);
+
     // What the story shows along the way.
     assert.match(run.stdout, /v1 gate architecture Passed \(NoBaseline\)/, tail);
     assert.match(run.stdout, /architecture gate: .*input 'x'/, tail);
-    assert.match(run.stdout, /resourceVersion is unchanged/, tail);
+    assert.match(run.stdout, /the Deployment's spec, annotations and env are unchanged/, tail);
     assert.match(run.stdout, /v3 gate regression\s+Failed SEVERE/, tail);
-    assert.match(run.stdout, /95% CI of the change/, tail);
+    assert.match(run.stdout, /95% one-sided bounds of the degradation \(paired bootstrap\): \[.*\]: decision Regression/, tail);
     assert.match(run.stdout, /v4 Monitoring → RolledBack/, tail);
     assert.match(run.stdout, /query\s+sum\(rate\(modelgate_outcome_conversions_total\{namespace="demo",model="ranker",version="v4"\}/, tail);
     assert.match(run.stdout, /modelgate rollback v5 --wait/, tail);
+    // The rollback's notification, as the local webhook receiver got it.
+    assert.match(run.stdout, /the webhook receiver got the operator's notification \(RolledBack, /, tail);
+    assert.match(run.stdout, /"event": "RolledBack",/, tail);
+    assert.match(run.stdout, /"metric": "conversion-rate",/, tail);
     assert.match(run.stdout, /Audit trail of deployment\/ranker/, tail);
 
     // Nothing left behind: the temp dir the demo named is gone.

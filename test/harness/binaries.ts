@@ -1,7 +1,7 @@
 // Finds the control-plane binaries: KUBEBUILDER_ASSETS when set (envtest's convention), else a
 // cache outside the repository, built once from the Go module proxy at the pinned versions.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,4 +66,14 @@ export function ensureBinaries(log: (line: string) => void = (l) => process.stde
   const built = fromDir(dir, versions);
   if (!built) throw new Error(`the build finished but ${dir} holds no kube-apiserver: remove the folder and run again.`);
   return built;
+}
+
+/** Whether `p` is a file this process may execute. */
+export function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

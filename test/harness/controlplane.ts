@@ -16,6 +16,8 @@ export interface ControlPlaneOptions {
   installCrds?: boolean;
   /** Start kube-controller-manager (default true). */
   controllerManager?: boolean;
+  /** Also run the controllers a node needs (node lifecycle, jobs, pod GC, root CA, TTL). */
+  nodeControllers?: boolean;
   /** Keep the temp dir after stop (for `cluster up`). */
   dir?: string;
   log?: (line: string) => void;
@@ -27,12 +29,18 @@ export interface KubectlResult {
   stderr: string;
 }
 
+const baseControllers = ['deployment-controller', 'replicaset-controller', 'garbage-collector-controller', 'namespace-controller',
+  'serviceaccount-controller', 'serviceaccount-token-controller'];
+// A node's taints, the ServiceAccount volume's kube-root-ca.crt, Jobs and finished pods need these.
+const nodeControllers = ['node-lifecycle-controller', 'job-controller', 'pod-garbage-collector-controller',
+  'root-ca-certificate-publisher-controller', 'ttl-after-finished-controller'];
+
 export class ControlPlane {
   readonly dir: string;
   readonly kubeconfigPath: string;
   server = '';
   etcdUrl = '';
-  private pki!: Pki;
+  pki!: Pki;
   private bins!: Binaries;
   private etcd?: Managed;
   private apiserver?: Managed;
@@ -62,6 +70,7 @@ export class ControlPlane {
     this.pki = makePki(pkiDir, {
       admin: ['modelgate-admin', 'system:masters'],
       kcm: ['system:kube-controller-manager'],
+      kubeletClient: ['kube-apiserver-kubelet-client', 'system:masters'],
     });
     const [etcdClient, etcdPeer, securePort, kcmPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     this.etcdUrl = `http://127.0.0.1:${etcdClient}`;
@@ -102,6 +111,11 @@ export class ControlPlane {
       '--service-cluster-ip-range=10.96.0.0/16',
       '--allow-privileged=true',
       '--enable-priority-and-fairness=false',
+      // Logs, exec and port-forward reach a node by its name (localhost, a relay), never by a
+      // pod-network address, which from the host's namespace would leave the machine.
+      '--kubelet-preferred-address-types=Hostname',
+      `--kubelet-client-certificate=${this.pki.clients.kubeletClient!.cert}`,
+      `--kubelet-client-key=${this.pki.clients.kubeletClient!.key}`,
       '--v=0',
     ];
     await this.startApiserver();
@@ -125,7 +139,7 @@ export class ControlPlane {
         '--use-service-account-credentials=true',
         // Only what a checkpoint operator meets: Deployments, their ReplicaSets, owner
         // references (report ConfigMaps) and namespace clean-up.
-        '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller',
+        `--controllers=${[...baseControllers, ...(this.opts.nodeControllers ? nodeControllers : [])].join(',')}`,
         `--service-account-private-key-file=${this.pki.saKey}`,
         `--root-ca-file=${this.pki.caCert}`,
         '--v=0',

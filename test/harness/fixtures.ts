@@ -4,6 +4,14 @@ import type { ModelCheckpoint, ModelCheckpointSpec } from '../../src/api/types.j
 import type { ControlPlane } from './controlplane.js';
 import type { WrittenFile } from './models.js';
 
+/**
+ * The reference server's Deployment shape. No replicas by default: the control plane of the
+ * integration tests has no node, so a pod would stay Pending and a checkpoint would never be
+ * Deployed (Deployed waits for every new pod to be available). With no replicas the real
+ * Deployment controller still creates the new ReplicaSet and reports NewReplicaSetAvailable for
+ * it, so the rollout is judged the same way; pods that do run (and fail) are tested on the real
+ * node (test/e2e/rollout.test.ts).
+ */
 export function inferenceDeployment(name: string, opts: { container?: string; replicas?: number } = {}): Record<string, unknown> {
   const labels = { app: name };
   return {
@@ -11,7 +19,7 @@ export function inferenceDeployment(name: string, opts: { container?: string; re
     kind: 'Deployment',
     metadata: { name, labels },
     spec: {
-      replicas: opts.replicas ?? 1,
+      replicas: opts.replicas ?? 0,
       selector: { matchLabels: labels },
       template: {
         metadata: { labels },

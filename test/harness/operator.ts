@@ -93,6 +93,12 @@ export interface OperatorProcess {
 }
 
 let processCounter = 0;
+// Operator logs sit beside their cache folder (a reused folder outlives one process); they are
+// removed when the test process exits, so a run leaves nothing in /tmp.
+const logs = new Set<string>();
+process.on('exit', () => {
+  for (const l of logs) rmSync(l, { force: true });
+});
 
 /** The operator as a real process (`src/operator/main.ts`), e.g. for kill and leader tests. */
 export function startOperatorProcess(cp: ControlPlane, o: TestOperatorOptions & { identity?: string; leaderElect?: boolean; leaseNamespace?: string; env?: NodeJS.ProcessEnv; cacheDir?: string } = {}): OperatorProcess {
@@ -109,6 +115,7 @@ export function startOperatorProcess(cp: ControlPlane, o: TestOperatorOptions & 
     ...(o.leaseNamespace ? [`--namespace=${o.leaseNamespace}`] : []),
     '--lease-duration=4', '--renew-deadline=3', '--retry-period=0.5',
   ];
+  logs.add(logPath);
   const proc = startProcess(`operator-${o.identity ?? 'single'}`, process.execPath, args, logPath, { ...process.env, ...o.env });
   return {
     proc,

@@ -35,7 +35,8 @@ export function makePki(dir: string, clients: Record<string, [string, string?]>)
     writeFileSync(p(`${name}.ext`), ext);
     openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`], dir);
   };
-  sign('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
+  // 10.244.0.1: the node's bridge address, where pods reach the apiserver through a relay.
+  sign('apiserver', '/CN=kube-apiserver', 'subjectAltName=IP:127.0.0.1,IP:10.244.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n');
   const out: Pki['clients'] = {};
   for (const [name, [cn, org]] of Object.entries(clients)) {
     sign(name, `/CN=${cn}${org ? `/O=${org}` : ''}`, 'extendedKeyUsage=clientAuth\n');
@@ -44,6 +45,17 @@ export function makePki(dir: string, clients: Record<string, [string, string?]>)
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir);
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
   return { dir, caCert: p('ca.crt'), caKey: p('ca.key'), serverCert: p('apiserver.crt'), serverKey: p('apiserver.key'), saKey: p('sa.key'), saPub: p('sa.pub'), clients: out };
+}
+
+/** One more client certificate signed by the CA of an existing Pki (for example a node's). */
+export function issueClient(pki: Pki, name: string, cn: string, org?: string): { cert: string; key: string } {
+  const dir = pki.dir;
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}${org ? `/O=${org}` : ''}`], dir);
+  writeFileSync(path.join(dir, `${name}.ext`), 'extendedKeyUsage=clientAuth\n');
+  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`], dir);
+  const c = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+  pki.clients[name] = c;
+  return c;
 }
 
 export function kubeconfigYaml(server: string, caCert: string, cert: string, key: string, user: string): string {

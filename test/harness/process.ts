@@ -29,6 +29,8 @@ function hookExit(): void {
   };
   process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // A program that handles the signal itself (cluster serve) stops its servers in order.
+    if (process.listenerCount(sig) > 0) continue;
     process.once(sig, () => {
       killAll();
       process.exit(130);
@@ -36,10 +38,19 @@ function hookExit(): void {
   }
 }
 
-export function startProcess(name: string, cmd: string, args: string[], logPath: string, env: NodeJS.ProcessEnv = process.env): Managed {
+export interface StartOptions {
+  /** 'pipe' to write to the process's stdin (default 'ignore'). */
+  stdin?: 'ignore' | 'pipe';
+  cwd?: string;
+}
+
+export function startProcess(name: string, cmd: string, args: string[], logPath: string, env: NodeJS.ProcessEnv = process.env, opts: StartOptions = {}): Managed {
   hookExit();
   const log = createWriteStream(logPath, { flags: 'a' });
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+  // Its own process group: a Ctrl-C at the terminal reaches only the test or demo process, which
+  // then stops its parts in order (a node's pods before containerd, the apiserver last) instead of
+  // every part dying at once and leaving pods, mounts and cgroups behind. Exit still kills them.
+  const child = spawn(cmd, args, { stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], env, cwd: opts.cwd, detached: true });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   const exited = new Promise<number | null>((resolve) => {

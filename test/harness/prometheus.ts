@@ -1,11 +1,19 @@
 // A real Prometheus server for tests, benchmarks and the demo: our own config in a temp dir,
 // TSDB in that dir, a free loopback port, file-based service discovery so targets come and go
 // at run time, and teardown on stop() and on process exit (the temp dir is always removed).
-import { execFile } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+// startPodNetworkPrometheus() runs it the way users' clusters do instead: inside the node's
+// network namespace on the bridge address, finding pods with kubernetes_sd_configs (role pod,
+// through the apiserver relay, as a ServiceAccount that may only read pods) and scraping pod
+// IPs; the host reaches it through a socat relay over a unix socket.
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { cacheRoot, executable, repoRoot } from './binaries.js';
+import { bridgeAddress } from './node.js';
+import type { NodeCluster } from './nodecluster.js';
+import { pidRunning, podNetworkCredentials } from './podnetwork.js';
 import { freePort, startProcess, stopProcess, waitFor, type Managed } from './process.js';
 
 export interface PrometheusOptions {
@@ -26,8 +34,10 @@ export interface PrometheusOptions {
 }
 
 export interface PrometheusHandle {
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>: where this process (the host) queries it. */
   url: string;
+  /** Where pods and processes in the pod network query it (pod-network mode only). */
+  podNetworkUrl?: string;
   port: number;
   /** The temp dir holding config, targets, rules, data and log. */
   dir: string;
@@ -46,19 +56,36 @@ export interface PrometheusHandle {
   kill(): Promise<void>;
   /** Stops it if running, then starts it again on the same port with the same data dir. */
   restart(): Promise<void>;
+  /** What a stopped Prometheus left behind (processes, its temp dir). Empty is clean. */
+  leftovers(): string[];
+}
+
+export interface PodNetworkPrometheusOptions extends PrometheusOptions {
+  /** Port on the bridge address (default 9090): pods use http://10.244.0.1:<port>. */
+  port?: number;
+  /** Namespaces kubernetes_sd watches (default: all; the ClusterRole allows all). */
+  namespaces?: string[];
+  /** The ServiceAccount it authenticates as (default monitoring/prometheus). */
+  serviceAccount?: string;
+  serviceAccountNamespace?: string;
+}
+
+/** Where a Prometheus runs: on the host's loopback, or in the pod network behind a relay. */
+interface Placement {
+  /** argv prefix (nsenter --net=... --) or none. */
+  prefix: string[];
+  listen: string;
+  extraScrapeConfigs: string[];
+  /** Starts relays (handed to `track` as they start) once the temp dir exists; returns the host port to query. */
+  setup?: (dir: string, track: (m: Managed) => void) => Promise<number>;
+  podNetworkUrl?: string;
+  /** Writes files (credentials) into the temp dir before the config. */
+  prepare?: (dir: string) => Promise<void>;
 }
 
 const INSTALL_HINT =
   'Prometheus is not installed: run `apt-get install -y prometheus` (Debian package prometheus, 2.42) or set PROMETHEUS_BINARY to a prometheus 2.x binary.';
 
-function executable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function findBinary(explicit?: string): string | undefined {
   const candidates = [explicit, process.env.PROMETHEUS_BINARY, '/usr/bin/prometheus'];
@@ -110,6 +137,45 @@ export function ensurePrometheusBinary(binary?: string): Promise<string> {
   return installing;
 }
 
+const k8sSd = new Map<string, boolean>();
+/**
+ * Whether a prometheus binary has Kubernetes service discovery compiled in: an error message of
+ * that package is in the binary (the `kubernetes_sd_configs` key is not: SD keys are built at run time).
+ */
+export function hasKubernetesSd(binary: string): boolean {
+  let v = k8sSd.get(binary);
+  if (v === undefined) {
+    v = readFileSync(binary).includes('unknown Kubernetes SD role');
+    k8sSd.set(binary, v);
+  }
+  return v;
+}
+
+/**
+ * A prometheus binary with kubernetes_sd_configs. Debian's package has none (its packaging
+ * removed Kubernetes discovery with client-go), so unless PROMETHEUS_K8S_BINARY or the installed
+ * binary has it, the version pinned in tools/prometheus/go.mod is built once from the Go module
+ * proxy into ~/.cache/modelgate/prometheus/<version>/ (scripts/build-prometheus.sh, minutes).
+ */
+export async function ensureKubernetesSdPrometheus(log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+  const explicit = process.env.PROMETHEUS_K8S_BINARY;
+  if (explicit) {
+    if (!executable(explicit) || !hasKubernetesSd(explicit)) throw new Error(`PROMETHEUS_K8S_BINARY=${explicit} is not a prometheus binary with Kubernetes service discovery.`);
+    return explicit;
+  }
+  const installed = findBinary();
+  if (installed && hasKubernetesSd(installed)) return installed;
+  const mod = /require\s+github\.com\/prometheus\/prometheus\s+(v\S+)/.exec(readFileSync(path.join(repoRoot, 'tools', 'prometheus', 'go.mod'), 'utf8'))?.[1];
+  if (!mod) throw new Error('tools/prometheus/go.mod does not pin github.com/prometheus/prometheus');
+  const dir = path.join(cacheRoot(), 'prometheus', `v2.${mod.replace(/^v0\./, '')}`);
+  const built = path.join(dir, 'prometheus');
+  if (executable(built)) return built;
+  log(`building Prometheus ${mod} with Kubernetes service discovery into ${dir} (Debian's package has none): first run only, several minutes`);
+  const r = spawnSync('bash', [path.join(repoRoot, 'scripts', 'build-prometheus.sh'), dir], { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0 || !executable(built)) throw new Error(`building Prometheus failed (exit ${r.status}): see the Go output above, or set PROMETHEUS_K8S_BINARY`);
+  return built;
+}
+
 function duration(v: number | string | undefined, fallback: string): string {
   if (v === undefined) return fallback;
   return typeof v === 'number' ? `${Math.round(v * 1000)}ms` : v;
@@ -141,10 +207,112 @@ async function tail(file: string, lines = 15): Promise<string> {
 }
 
 export async function startPrometheus(opts: PrometheusOptions = {}): Promise<PrometheusHandle> {
+  return start(opts, { prefix: [], listen: '', extraScrapeConfigs: [] });
+}
+
+/** The `kubernetes-pods` scrape config (YAML lines under scrape_configs): role pod, the usual annotations. */
+export function kubernetesPodsScrapeConfig(sd: { apiServer: string; caFile: string; tokenFile: string; namespaces?: string[] }): string[] {
+  return [
+    '  - job_name: kubernetes-pods',
+    '    kubernetes_sd_configs:',
+    '      - role: pod',
+    `        api_server: ${JSON.stringify(sd.apiServer)}`,
+    '        tls_config:',
+    `          ca_file: ${JSON.stringify(sd.caFile)}`,
+    '        authorization:',
+    `          credentials_file: ${JSON.stringify(sd.tokenFile)}`,
+    ...(sd.namespaces ? ['        namespaces:', `          names: [${sd.namespaces.map((n) => JSON.stringify(n)).join(', ')}]`] : []),
+    '    relabel_configs:',
+    // Only pods that ask for it, and not the ones that have finished.
+    '      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]',
+    '        action: keep',
+    '        regex: "true"',
+    '      - source_labels: [__meta_kubernetes_pod_phase]',
+    '        action: drop',
+    '        regex: Succeeded|Failed',
+    '      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]',
+    '        action: replace',
+    '        target_label: __metrics_path__',
+    '        regex: (.+)',
+    '      - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]',
+    '        action: replace',
+    '        regex: ([^:]+)(?::\\d+)?;(\\d+)',
+    '        replacement: $1:$2',
+    '        target_label: __address__',
+    '      - source_labels: [__meta_kubernetes_namespace]',
+    '        target_label: namespace',
+    '      - source_labels: [__meta_kubernetes_pod_name]',
+    '        target_label: pod',
+    '      - source_labels: [__meta_kubernetes_pod_label_app]',
+    '        target_label: app',
+  ];
+}
+
+/**
+ * Prometheus inside the node's network namespace, listening on 10.244.0.1:<port> (9090), with
+ * a `kubernetes-pods` job: kubernetes_sd_configs role pod through the apiserver relay at
+ * 10.244.0.1:6443 (the control plane's CA; a TokenRequest token of monitoring/prometheus,
+ * which may only get, list and watch pods), keeping pods annotated prometheus.io/scrape "true"
+ * at prometheus.io/port and prometheus.io/path, with namespace, pod and app as target labels.
+ * `url` is a host loopback port relayed (socat, unix socket) to it; `podNetworkUrl` is what
+ * pods use. The file-SD job of startPrometheus() is there too (addTarget), for pod-network
+ * addresses.
+ */
+export async function startPodNetworkPrometheus(c: NodeCluster, opts: PodNetworkPrometheusOptions = {}): Promise<PrometheusHandle> {
+  const port = opts.port ?? 9090;
+  const listen = `${bridgeAddress}:${port}`;
+  let creds: Awaited<ReturnType<typeof podNetworkCredentials>> | undefined;
+  const sd = (): string[] => {
+    if (!creds) throw new Error('credentials are written before the config');
+    return kubernetesPodsScrapeConfig({ ...creds, ...(opts.namespaces ? { namespaces: opts.namespaces } : {}) });
+  };
+  const placement: Placement = {
+    prefix: c.node.inNetns,
+    listen,
+    podNetworkUrl: `http://${listen}`,
+    get extraScrapeConfigs() {
+      return sd();
+    },
+    async prepare(dir) {
+      creds = await podNetworkCredentials(c, dir, opts.serviceAccount ?? 'prometheus', opts.serviceAccountNamespace);
+    },
+    // Host loopback port -> unix socket -> the bridge address inside the namespace (never a
+    // pod-network address from the host's own namespace: that would leave the machine).
+    async setup(dir, track) {
+      const sock = path.join(dir, 'prometheus.sock');
+      const hostPort = await freePort();
+      track(startProcess('prometheus-relay-netns', 'nsenter', [...c.node.inNetns.slice(1), 'socat', `UNIX-LISTEN:${sock},fork`, `TCP:${listen}`], path.join(dir, 'relay-netns.log')));
+      await waitFor('the Prometheus relay socket', async () => (existsSync(sock) ? true : undefined), 10_000, 50);
+      track(startProcess('prometheus-relay-host', 'socat', [`TCP-LISTEN:${hostPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`], path.join(dir, 'relay-host.log')));
+      return hostPort;
+    },
+  };
+  return start({ ...opts, binary: opts.binary ?? (await ensureKubernetesSdPrometheus()) }, placement);
+}
+
+async function start(opts: PrometheusOptions, place: Placement): Promise<PrometheusHandle> {
   const binary = await ensurePrometheusBinary(opts.binary);
   hookExit();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'modelgate-prometheus-'));
   dirs.add(dir);
+  const relays: Managed[] = [];
+  const cleanupEarly = async (): Promise<void> => {
+    for (const r of relays) await stopProcess(r, 2000);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    dirs.delete(dir);
+  };
+  let hostPort: number;
+  try {
+    await place.prepare?.(dir);
+    if (place.setup) {
+      hostPort = await place.setup(dir, (m) => relays.push(m));
+    } else {
+      hostPort = await freePort();
+    }
+  } catch (err) {
+    await cleanupEarly();
+    throw err;
+  }
   const dataDir = path.join(dir, 'data');
   const targetsDir = path.join(dir, 'targets');
   mkdirSync(dataDir);
@@ -173,6 +341,7 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
     '    file_sd_configs:',
     `      - files: [${JSON.stringify(path.join(targetsDir, '*.json'))}]`,
     '        refresh_interval: 1s',
+    ...place.extraScrapeConfigs,
     '',
   ].join('\n');
   writeFileSync(configPath, config);
@@ -191,13 +360,15 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
     renameSync(tmp, file);
   };
 
-  const port = await freePort();
+  const port = hostPort;
   const url = `http://127.0.0.1:${port}`;
   const args = [
+    ...place.prefix.slice(1),
+    binary,
     `--config.file=${configPath}`,
     `--storage.tsdb.path=${dataDir}`,
     `--storage.tsdb.retention.time=6h`,
-    `--web.listen-address=127.0.0.1:${port}`,
+    `--web.listen-address=${place.listen || `127.0.0.1:${port}`}`,
     '--web.enable-lifecycle',
     '--log.level=warn',
     ...(opts.extraArgs ?? []),
@@ -207,7 +378,8 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
   let stopped = false;
 
   const launch = async (): Promise<void> => {
-    const m = startProcess('prometheus', binary, args, logPath);
+    // Under nsenter (which execs it, so the pid is Prometheus's own) or directly.
+    const m = place.prefix.length > 0 ? startProcess('prometheus', place.prefix[0]!, args, logPath) : startProcess('prometheus', args[0]!, args.slice(1), logPath);
     proc = m;
     let exited = false;
     void m.exited.then(() => {
@@ -235,6 +407,7 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
 
   const handle: PrometheusHandle = {
     url,
+    ...(place.podNetworkUrl ? { podNetworkUrl: place.podNetworkUrl } : {}),
     port,
     dir,
     dataDir,
@@ -272,8 +445,18 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
       if (stopped) return;
       stopped = true;
       if (proc) await stopProcess(proc, 10_000);
+      for (const r of relays) await stopProcess(r, 2000);
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
       dirs.delete(dir);
+    },
+    leftovers() {
+      const out: string[] = [];
+      for (const m of [...(proc ? [proc] : []), ...relays]) {
+        const pid = m.child.pid;
+        if ((m.child.exitCode === null && m.child.signalCode === null) || (pid !== undefined && pidRunning(pid))) out.push(`process ${m.name} (${pid})`);
+      }
+      if (existsSync(dir)) out.push(`dir ${dir}`);
+      return out;
     },
     async kill() {
       if (proc && alive()) await stopProcess(proc, 1000, 'SIGKILL');

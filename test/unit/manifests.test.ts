@@ -72,6 +72,8 @@ const named = (kind: string, name: string): Obj => {
 const crd = named('CustomResourceDefinition', 'modelcheckpoints.modelgate.io');
 const version = ((crd.spec as Obj).versions as Obj[])[0] as Obj;
 const schema = (version.schema as Obj).openAPIV3Schema as Schema;
+const templateCrds = ['modelanalysistemplates.modelgate.io', 'clustermodelanalysistemplates.modelgate.io'].map((n) => named('CustomResourceDefinition', n));
+const schemaOf = (c: Obj): Schema => ((((c.spec as Obj).versions as Obj[])[0] as Obj).schema as Obj).openAPIV3Schema as Schema;
 
 describe('manifests', () => {
   it('parses every YAML file under crds/ and deploy/ (and kind-config.yaml)', () => {
@@ -80,9 +82,11 @@ describe('manifests', () => {
       assert.equal(typeof d.value.apiVersion, 'string', `${d.file}: apiVersion`);
       assert.equal(typeof d.value.kind, 'string', `${d.file}: kind`);
     }
-    // kubectl apply -f crds/ must see only the CRD: the kustomization there has no .yaml name.
-    const applied = readdirSync(path.join(root, 'crds')).filter((f) => /\.(ya?ml|json)$/.test(f));
-    assert.deepEqual(applied, ['modelcheckpoints.yaml']);
+    // kubectl apply -f crds/ must see only the CRDs: the kustomization there has no .yaml name.
+    const applied = readdirSync(path.join(root, 'crds')).filter((f) => /\.(ya?ml|json)$/.test(f)).sort();
+    assert.deepEqual(applied, ['clustermodelanalysistemplates.yaml', 'modelanalysistemplates.yaml', 'modelcheckpoints.yaml']);
+    const kustomization = docs.find((d) => d.file === path.join('crds', 'Kustomization'))?.value;
+    assert.deepEqual([...(kustomization?.resources as string[])].sort(), applied);
   });
 
   describe('RBAC', () => {
@@ -114,14 +118,22 @@ describe('manifests', () => {
         for (const g of r.apiGroups ?? []) for (const res of r.resources ?? []) grants.set(`${g}/${res}`, [...(r.verbs ?? [])].sort());
       }
       assert.deepEqual(Object.fromEntries(grants), {
-        'modelgate.io/modelcheckpoints': ['get', 'list', 'patch', 'update', 'watch'],
-        'modelgate.io/modelcheckpoints/status': ['get', 'patch', 'update'],
-        'modelgate.io/modelcheckpoints/finalizers': ['update'],
+        'modelgate.io/modelcheckpoints': ['get', 'list', 'patch', 'watch'],
+        'modelgate.io/modelcheckpoints/status': ['update'],
+        // Analysis templates: informers (list, watch) and a get before they sync (src/kube/templates.ts).
+        'modelgate.io/modelanalysistemplates': ['get', 'list', 'watch'],
+        'modelgate.io/clustermodelanalysistemplates': ['get', 'list', 'watch'],
         'apps/deployments': ['get', 'list', 'patch', 'watch'],
-        'apps/replicasets': ['get', 'list', 'watch'],
-        '/events': ['create', 'patch'],
-        'events.k8s.io/events': ['create', 'patch'],
-        '/configmaps': ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'],
+        'apps/replicasets': ['list'],
+        // A rollout's pods: readiness, restarts and reasons (src/kube/deployments.ts rolloutFacts).
+        // ... and a validation Job's pod (src/kube/jobs.ts), whose log holds its report.
+        '/pods': ['list'],
+        '/pods/log': ['get'],
+        // Validation Jobs: created by fixed name, read by it (adoption), deleted to retry.
+        'batch/jobs': ['create', 'delete', 'get'],
+        'events.k8s.io/events': ['create'],
+        '/configmaps': ['create', 'get', 'patch'],
+        '/secrets': ['get'],
       });
       const leases = named('Role', 'modelgate-leader-election');
       assert.equal((leases.metadata as Obj).namespace, 'modelgate-system');
@@ -175,6 +187,20 @@ describe('manifests', () => {
       assert.equal(container.image, 'modelgate');
     });
 
+    it('prefers its two replicas on different nodes (pod anti-affinity by hostname, matching its own labels)', () => {
+      const anti = ((pod.affinity as Obj | undefined)?.podAntiAffinity as Obj | undefined);
+      assert.ok(anti, 'spec.template.spec.affinity.podAntiAffinity is set');
+      assert.equal(anti.requiredDuringSchedulingIgnoredDuringExecution, undefined, 'preferred, not required: a one-node cluster still runs both replicas');
+      const terms = anti.preferredDuringSchedulingIgnoredDuringExecution as Array<{ weight: number; podAffinityTerm: Obj }>;
+      assert.equal(terms.length, 1);
+      assert.ok(terms[0]!.weight > 0 && terms[0]!.weight <= 100);
+      assert.equal(terms[0]!.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+      const podLabels = (((dep.spec as Obj).template as Obj).metadata as Obj).labels as Record<string, string>;
+      const match = (terms[0]!.podAffinityTerm.labelSelector as Obj).matchLabels as Record<string, string>;
+      assert.ok(Object.keys(match).length > 0);
+      for (const [k, v] of Object.entries(match)) assert.equal(podLabels[k], v, `the anti-affinity selects the operator's own pods (${k})`);
+    });
+
     it('passes args the operator accepts, matching its ports and cache folder', () => {
       const cfg = parseConfig(container.args as string[], { POD_NAME: 'modelgate-operator-abc', POD_NAMESPACE: 'modelgate-system' });
       assert.equal(cfg.leaderElect, true);
@@ -187,7 +213,23 @@ describe('manifests', () => {
       const limit = String((container.resources as { limits: Obj }).limits.memory);
       const mib = Number(/^(\d+)Gi$/.exec(limit)?.[1] ?? NaN) * 1024 || Number(/^(\d+)Mi$/.exec(limit)?.[1]);
       assert.ok(mib >= cfg.validationWorkers * cfg.workerMemoryMiB + 512, `limits.memory ${limit}`);
+      // The cache budget leaves room in the download emptyDir for one more largest download: over
+      // its sizeLimit the kubelet evicts the pod.
+      const mount = (container.volumeMounts as Obj[]).find((m) => m.mountPath === cfg.cacheDir)!;
+      const sizeLimit = String(((pod.volumes as Obj[]).find((v) => v.name === mount.name)?.emptyDir as Obj).sizeLimit);
+      const limitBytes = Number(/^(\d+)Gi$/.exec(sizeLimit)?.[1] ?? NaN) * 1024 ** 3;
+      assert.ok(cfg.cacheMaxBytes > 0, 'the download cache has a byte budget');
+      assert.ok(cfg.cacheMaxBytes + cfg.maxArtifactBytes <= limitBytes, `--cache-max-bytes ${cfg.cacheMaxBytes} + --max-artifact-bytes ${cfg.maxArtifactBytes} fit the emptyDir sizeLimit ${sizeLimit}`);
     });
+  });
+
+  it('has a PodDisruptionBudget for the operator that lets a drain evict an unready replica (unhealthyPodEvictionPolicy AlwaysAllow)', () => {
+    const pdb = named('PodDisruptionBudget', 'modelgate-operator').spec as Obj;
+    assert.equal(pdb.unhealthyPodEvictionPolicy, 'AlwaysAllow');
+    assert.equal(pdb.minAvailable, 1);
+    const dep = named('Deployment', 'modelgate-operator');
+    const podLabels = (((dep.spec as Obj).template as Obj).metadata as Obj).labels as Record<string, string>;
+    for (const [k, v] of Object.entries((pdb.selector as Obj).matchLabels as Record<string, string>)) assert.equal(podLabels[k], v, `the budget selects the operator's pods (${k})`);
   });
 
   it('keeps the ServiceMonitor out of the base, in an optional component', () => {
@@ -209,9 +251,91 @@ describe('manifests', () => {
     const container = (((dep.spec as Obj).template as Obj).spec as { containers: Obj[] }).containers.find((c) => c.name === spec.target.container);
     assert.ok(container, 'the target container exists');
     assert.deepEqual(container.command, ['node', 'dist/src/server/main.js']);
-    assert.deepEqual((container.env as Obj[]).map((e) => e.name), ['MODEL_URI', 'MODEL_DIGEST', 'MODEL_VERSION']);
+    assert.deepEqual((container.env as Obj[]).map((e) => e.name), ['MODEL_URI', 'MODEL_DIGEST', 'MODEL_VERSION', 'OUTCOMES_TOKEN', 'MODEL_CACHE_DIR', 'MODEL_MAX_BYTES']);
+    // The outcomes token comes from a Secret, never a literal in the manifest.
+    const token = (container.env as Obj[]).find((e) => e.name === 'OUTCOMES_TOKEN');
+    assert.equal(token?.value, undefined);
+    assert.deepEqual((token?.valueFrom as Obj).secretKeyRef, { name: 'inference-outcomes', key: 'token' });
     assert.equal(((container.readinessProbe as Obj).httpGet as Obj).path, '/v2/health/ready');
     assert.ok(spec.analysis.metrics.some((m) => m.name === 'conversion-rate'));
+  });
+
+  it('lets the sample server fetch its model with a read-only root filesystem: the cache is an emptyDir larger than MODEL_MAX_BYTES', () => {
+    const dep = named('Deployment', 'ctr-model');
+    const pod = ((dep.spec as Obj).template as Obj).spec as { containers: Obj[]; volumes: Obj[] };
+    const container = pod.containers.find((c) => c.name === 'server');
+    assert.ok(container);
+    const env = Object.fromEntries((container.env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+    assert.match(env.MODEL_URI ?? '', /^https:\/\//, 'the operator writes https URIs; the server fetches them');
+    assert.equal((container.securityContext as Obj).readOnlyRootFilesystem, true);
+    const mount = (container.volumeMounts as Array<{ name: string; mountPath: string; readOnly?: boolean }>).find((m) => m.mountPath === env.MODEL_CACHE_DIR);
+    assert.ok(mount, `MODEL_CACHE_DIR ${env.MODEL_CACHE_DIR} is a volume mount`);
+    assert.notEqual(mount.readOnly, true);
+    const volume = pod.volumes.find((v) => v.name === mount.name) as { emptyDir?: { sizeLimit?: string } } | undefined;
+    assert.ok(volume?.emptyDir, 'the cache is an emptyDir');
+    const units: Record<string, number> = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+    const m = /^(\d+)(Ki|Mi|Gi)$/.exec(volume.emptyDir.sizeLimit ?? '');
+    assert.ok(m, `sizeLimit ${volume.emptyDir.sizeLimit}`);
+    assert.ok(Number(env.MODEL_MAX_BYTES) < Number(m[1]) * units[m[2]!]!, 'a model over the limit is refused before the volume fills');
+    assert.equal(container.terminationMessagePolicy, 'FallbackToLogsOnError');
+  });
+
+  it('has a sample analysis template that the sample checkpoint references, with every required arg given', () => {
+    const ckpt = ofKind('ModelCheckpoint')[0]?.value as { spec: { analysis: { templates?: { name: string; clusterScope?: boolean }[]; args?: { name: string; value: string }[] } } };
+    const refs = ckpt.spec.analysis.templates ?? [];
+    assert.ok(refs.length > 0, 'the sample checkpoint references a template');
+    const samples = docs.find((d) => d.file === path.join('deploy', 'samples', 'kustomization.yaml'))?.value;
+    for (const ref of refs) {
+      const t = ofKind(ref.clusterScope ? 'ClusterModelAnalysisTemplate' : 'ModelAnalysisTemplate').find((d) => (d.value.metadata as Obj).name === ref.name);
+      assert.ok(t, `template ${ref.name} is among the samples`);
+      assert.ok((samples?.resources as string[]).includes(path.basename(t.file)), `${t.file} is in deploy/samples/kustomization.yaml`);
+      const args = ((t.value.spec as Obj).args ?? []) as { name: string; value?: string }[];
+      for (const a of args.filter((x) => x.value === undefined)) {
+        assert.ok(ckpt.spec.analysis.args?.some((g) => g.name === a.name), `required arg ${a.name} of ${ref.name} is given`);
+      }
+    }
+  });
+
+  describe('analysis template CRDs', () => {
+    it('a namespaced and a cluster-scoped kind, with short names, an Age column and the same schema', () => {
+      const [ns, cluster] = templateCrds.map((c) => c.spec as Obj & { names: Obj; versions: Obj[] });
+      assert.equal(ns?.scope, 'Namespaced');
+      assert.equal(cluster?.scope, 'Cluster');
+      assert.equal(ns?.names.kind, 'ModelAnalysisTemplate');
+      assert.equal(cluster?.names.kind, 'ClusterModelAnalysisTemplate');
+      assert.deepEqual(ns?.names.shortNames, ['mat']);
+      assert.deepEqual(cluster?.names.shortNames, ['cmat']);
+      for (const c of [ns, cluster]) {
+        assert.equal(c?.group, 'modelgate.io');
+        assert.deepEqual(c?.names.categories, ['modelgate']);
+        const v = c?.versions[0] as Obj;
+        assert.equal(v.name, 'v1alpha1');
+        assert.equal(v.subresources, undefined, 'no status: the operator never writes a template');
+        const cols = (v.additionalPrinterColumns as Obj[]).map((x) => `${String(x.name)}=${String(x.jsonPath)}`);
+        assert.deepEqual(cols, ['Age=.metadata.creationTimestamp']);
+      }
+      const [a, b] = templateCrds.map(schemaOf);
+      const { description: _da, ...restA } = a as Schema;
+      const { description: _db, ...restB } = b as Schema;
+      assert.deepEqual(restA, restB);
+    });
+
+    it('metrics are those of spec.analysis.metrics, plus the args', () => {
+      const t = schemaOf(templateCrds[0] as Obj).properties?.spec;
+      const inline = schema.properties?.spec?.properties?.analysis?.properties?.metrics;
+      const strip = (s: Schema | undefined): unknown => JSON.parse(JSON.stringify(s, (k, v: unknown) => (k === 'description' || k === 'message' ? undefined : v)));
+      assert.deepEqual(strip(t?.properties?.metrics), strip(inline));
+      assert.deepEqual(t?.required, ['metrics']);
+      assert.deepEqual([t?.properties?.args?.['x-kubernetes-list-type'], t?.properties?.args?.['x-kubernetes-list-map-keys']], ['map', ['name']]);
+      assert.deepEqual(t?.properties?.args?.items?.required, ['name'], 'an arg without a value is required from the checkpoint');
+    });
+
+    it('mirror AnalysisTemplateSpec in src/api/types.ts', () => {
+      for (const c of templateCrds) {
+        const diffs = compareWithTypes(schemaOf(c), ['AnalysisTemplateSpec', 'spec']);
+        assert.deepEqual(diffs, [], `schema and types.ts differ:\n${diffs.join('\n')}`);
+      }
+    });
   });
 
   describe('CRD', () => {
@@ -238,7 +362,8 @@ describe('manifests', () => {
         assert.equal(s.$ref, undefined, `${at}: no $ref in a structural schema`);
         if (s.type === undefined) {
           // Only a free-form scalar value (number | string | boolean in types.ts) in a bounded map.
-          const ok = s['x-kubernetes-preserve-unknown-fields'] === true && parent?.maxProperties !== undefined;
+          // Or a Kubernetes quantity (x-kubernetes-int-or-string), likewise in a bounded map.
+          const ok = (s['x-kubernetes-preserve-unknown-fields'] === true || s['x-kubernetes-int-or-string'] === true) && parent?.maxProperties !== undefined;
           if (!ok) missing.push(`${at}: type`);
           return;
         }
@@ -255,8 +380,10 @@ describe('manifests', () => {
           if (typeof s.additionalProperties === 'object') walk(s.additionalProperties, `${at}.*`, s);
         }
       };
-      const { metadata: _metadata, ...rest } = schema.properties ?? {};
-      for (const [k, v] of Object.entries(rest)) walk(v, k);
+      for (const [i, s] of [schema, ...templateCrds.map(schemaOf)].entries()) {
+        const { metadata: _metadata, ...rest } = s.properties ?? {};
+        for (const [k, v] of Object.entries(rest)) walk(v, i === 0 ? k : `template ${k}`);
+      }
       assert.deepEqual(missing, [], `schema nodes without bounds:\n${missing.join('\n')}`);
     });
 
@@ -269,7 +396,9 @@ describe('manifests', () => {
         if (s.items) walk(s.items, `${at}[]`);
       };
       walk(schema, '');
+      for (const t of templateCrds) walk(schemaOf(t), '');
       const find = (at: string) => rules.filter((r) => r.at === at);
+      assert.ok(find('.spec.analysis').some((r) => /has\(self\.metrics\).*has\(self\.templates\)/.test(r.rule)), 'an analysis needs metrics or templates');
       assert.match(find('.spec.artifact')[0]?.rule ?? '', /self == oldSelf/);
       assert.match(find('.spec.artifact')[0]?.message ?? '', /create a new ModelCheckpoint/);
       assert.match(find('.spec.model')[0]?.rule ?? '', /self == oldSelf/);
@@ -305,7 +434,10 @@ describe('manifests', () => {
       assert.equal(at('validation', 'holdout', 'labelField'), 'label');
       assert.deepEqual(at('validation', 'benchmark', 'batchSizes'), [1, 8]);
       assert.equal(at('validation', 'regression', 'blockAt'), 'SEVERE');
-      assert.equal(at('validation', 'regression', 'bootstrapResamples'), 200);
+      assert.equal(at('validation', 'regression', 'bootstrapResamples'), 1000);
+      assert.equal(at('validation', 'regression', 'confidence'), 0.95);
+      assert.equal(at('validation', 'regression', 'insufficientEvidence'), 'Block');
+      assert.equal(at('validation', 'benchmark', 'symbolicDimSize'), 256);
       assert.deepEqual([at('validation', 'regression', 'bands', 'minor'), at('validation', 'regression', 'bands', 'moderate'),
         at('validation', 'regression', 'bands', 'severe')], [0.05, 0.15, 0.3]);
       assert.equal(at('analysis', 'intervalSeconds'), 30);
@@ -320,8 +452,8 @@ describe('manifests', () => {
   });
 });
 
-/** Walks the TypeScript types of ModelCheckpointSpec/Status beside the schema; returns differences. */
-function compareWithTypes(crdSchema: Schema): string[] {
+/** Walks the TypeScript types of ModelCheckpointSpec/Status (or `only`: one interface and the schema's property) beside the schema; returns differences. */
+function compareWithTypes(crdSchema: Schema, only?: [string, string]): string[] {
   const file = path.join(root, 'src/api/types.ts');
   const program = ts.createProgram([file], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022 });
   const checker = program.getTypeChecker();
@@ -369,7 +501,8 @@ function compareWithTypes(crdSchema: Schema): string[] {
     }
     if (t.isUnion()) {
       // A scalar union (number | string | boolean): a free-form value the schema leaves untyped.
-      if (s.type !== undefined || s['x-kubernetes-preserve-unknown-fields'] !== true) diffs.push(`${at}: union in types.ts, schema ${s.type}`);
+      // (A Kubernetes quantity, number | string, is x-kubernetes-int-or-string.)
+      if (s.type !== undefined || (s['x-kubernetes-preserve-unknown-fields'] !== true && s['x-kubernetes-int-or-string'] !== true)) diffs.push(`${at}: union in types.ts, schema ${s.type}`);
       return;
     }
     if (checker.isArrayType(t)) {
@@ -405,6 +538,10 @@ function compareWithTypes(crdSchema: Schema): string[] {
     }
   };
 
+  if (only) {
+    compare(declared(only[0]), crdSchema.properties?.[only[1]] ?? {}, only[1]);
+    return diffs;
+  }
   compare(declared('ModelCheckpointSpec'), crdSchema.properties?.spec ?? {}, 'spec');
   compare(declared('ModelCheckpointStatus'), crdSchema.properties?.status ?? {}, 'status');
   return diffs;
