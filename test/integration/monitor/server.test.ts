@@ -8,8 +8,10 @@ import { startInferenceServer, type InferenceServer } from '../../../src/server/
 import { classifierModel, tempDir, writeArtifact, type WrittenFile } from '../../harness/models.js';
 import { freePort, waitFor } from '../../harness/process.js';
 
-const post = async (url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+const TOKEN = 'outcomes-token-for-the-monitor-test';
+
+const post = async (url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown> }> => {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
@@ -23,7 +25,7 @@ describe('inference server (Open Inference Protocol)', function () {
   before(async () => {
     dir = await tempDir('modelgate-server-');
     model = await writeArtifact(dir, 'model.onnx', classifierModel({ features: 4, classes: 3, seed: 3 }));
-    server = await startInferenceServer({ modelPath: model.path, modelName: 'ranker', modelVersion: 'v7', expectedDigest: model.digest });
+    server = await startInferenceServer({ modelPath: model.path, modelName: 'ranker', modelVersion: 'v7', expectedDigest: model.digest, outcomesToken: TOKEN });
     base = `${server.url}/v2/models/ranker`;
   });
 
@@ -43,6 +45,7 @@ describe('inference server (Open Inference Protocol)', function () {
       platform: 'onnxruntime',
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
       outputs: [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 3] }],
+      parameters: { digest: model.digest },
     });
     assert.equal((await fetch(`${server.url}/v2/models/other`)).status, 404);
     assert.equal((await fetch(`${base}/versions/v6`)).status, 404);
@@ -105,17 +108,18 @@ describe('inference server (Open Inference Protocol)', function () {
   });
 
   it('accepts outcome events and batched counts, and refuses a bad event before counting anything', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
     const ok = await post(`${base}/outcomes`, {
       events: [{ type: 'impression', cost: 0.5 }, { type: 'click' }, { type: 'conversion', revenue: 12 }],
       impressions: 9,
       clicks: 1,
-    });
+    }, auth);
     assert.equal(ok.status, 200);
     assert.deepEqual(ok.body.accepted, { impressions: 10, clicks: 2, conversions: 1, revenue: 12, cost: 0.5 });
-    const bad = await post(`${base}/outcomes`, { events: [{ type: 'click' }, { type: 'purchase' }] });
+    const bad = await post(`${base}/outcomes`, { events: [{ type: 'click' }, { type: 'purchase' }] }, auth);
     assert.equal(bad.status, 400);
     assert.match(String(bad.body.error), /events\[1\]\.type must be/);
-    const neg = await post(`${base}/outcomes`, { conversions: -1 });
+    const neg = await post(`${base}/outcomes`, { conversions: -1 }, auth);
     assert.match(String(neg.body.error), /^conversions must be a non-negative integer/);
     const text = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(text, /modelgate_outcome_clicks_total\{model="ranker",version="v7"\} 2\n/);
