@@ -7,6 +7,7 @@
 // Both are reported as a ratio to (scrape interval + analysis interval), median over the runs.
 //
 //   npx tsx bench/breach-to-rollback.ts [--runs N]      (default 6; writes bench/results/breach-to-rollback.json)
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,7 +96,9 @@ async function main(): Promise<void> {
   try {
     const ns = await freshNamespace(cp, 'bench');
     const deployment = inferenceDeployment('ranker') as { spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } } };
-    deployment.spec.template.spec.containers[0]!.env.push({ name: 'MODEL_NAME', value: 'ranker' });
+    // The pod runner passes plain env values only; the bench's own token, not a Secret's.
+    const outcomesToken = randomBytes(24).toString('hex');
+    deployment.spec.template.spec.containers[0]!.env.push({ name: 'MODEL_NAME', value: 'ranker' }, { name: 'OUTCOMES_TOKEN', value: outcomesToken });
     await apply(cp, ns, deployment);
     const runner = await startPodRunner(cp, ns, 'ranker', {
       prometheus: prom,
@@ -107,7 +110,7 @@ async function main(): Promise<void> {
       const a1 = await writeArtifact(dir, 'v1.onnx', classifierModel({ features: 4, classes: 3, weights: base.weights, bias: base.bias }));
       // Traffic from the first moment a pod serves (the Service answers 503 until then): a
       // scrape of v1 without clicks would be a NaN point in the operator's baseline window.
-      load = startLoad({ url: runner.url, model: 'ranker', rate: 60, clickThroughRate: 0.5, conversionRate: CVR, durationMs: 60 * 60_000 });
+      load = startLoad({ url: runner.url, model: 'ranker', rate: 60, clickThroughRate: 0.5, conversionRate: CVR, durationMs: 60 * 60_000, outcomesToken });
       await apply(cp, ns, checkpoint('v1', a1));
       await waitForCheckpoint(cp, ns, 'v1', phaseIs('Healthy'), 120_000);
       await runner.waitForVersion('v1', 60_000);

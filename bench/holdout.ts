@@ -45,6 +45,8 @@ interface PipelineRun {
   workerInferenceMs: number;
   passed: boolean;
   reason: string;
+  /** The regression gate's paired bootstrap, timed inside the worker (with a baseline only). */
+  bootstrapMs?: number;
 }
 
 async function pipelineRun(v: OnnxValidator, c: Case, withBaseline: boolean): Promise<PipelineRun> {
@@ -68,7 +70,7 @@ async function pipelineRun(v: OnnxValidator, c: Case, withBaseline: boolean): Pr
   for (const s of report.stages) stageMs[s.stage] = s.durationMs ?? NaN;
   const h = (report.full.holdout ?? {}) as { latencyMs?: { mean?: number }; samples?: number };
   const batches = Math.ceil((h.samples ?? c.count) / batch);
-  return { totalMs, stageMs, workerInferenceMs: (h.latencyMs?.mean ?? NaN) * batches, passed: report.passed, reason: report.reason };
+  return { totalMs, stageMs, workerInferenceMs: (h.latencyMs?.mean ?? NaN) * batches, passed: report.passed, reason: report.reason, ...(typeof report.full.bootstrapMs === 'number' ? { bootstrapMs: report.full.bootstrapMs } : {}) };
 }
 
 /** The bare loop: same session options as the worker (1 intra-op thread, 1 inter-op), same batches, after warm-up. */
@@ -197,6 +199,9 @@ async function main(): Promise<void> {
         withBaseline: {
           holdoutMs: round(median(withBase.map((p) => p.stageMs.holdout!)), 4),
           regressionMs: round(median(withBase.map((p) => p.stageMs.regression!)), 4),
+          // Target: the bootstrap (1000 resamples, in the worker) costs at most a quarter of the holdout stage.
+          bootstrapMs: round(median(withBase.map((p) => p.bootstrapMs ?? NaN)), 4),
+          ratioBootstrapToHoldout: round(median(withBase.map((p) => (p.bootstrapMs ?? NaN) / p.stageMs.holdout!)), 3),
           eventLoopDelayMs: { p50: round(eldBase.percentile(50) / 1e6, 3), p99: round(eldBase.percentile(99) / 1e6, 3), max: round(eldBase.max / 1e6, 3) },
         },
         raw: { pipeline: pipe, bare },

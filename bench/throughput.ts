@@ -106,7 +106,7 @@ async function bareOne(cs: Checkpoints, ds: Deployments, events: EventRecorder, 
   await cs.applyOwnedConfigMap(cur, `${name}-report`, { 'report.json': JSON.stringify({ checkpoint: `${ns}/${name}`, generation: gen, validatedAt: now(), ...PRECOMPUTED_REPORT }, null, 2) }, { 'modelgate.io/checkpoint': name });
   status = { ...withStages(status, PRECOMPUTED_REPORT.stages, gen, now()), severity: 'NONE', reportConfigMap: `${name}-report` };
   await step('Validated', PRECOMPUTED_REPORT.reason, PRECOMPUTED_REPORT.message);
-  const target: DeploymentFacts = { namespace: ns, name: cpObj.spec.target.deployment, generation: 0, observedGeneration: 0, annotations: {}, containers: [] };
+  const target: DeploymentFacts = { namespace: ns, name: cpObj.spec.target.deployment, generation: 0, observedGeneration: 0, annotations: {}, containers: [], replicas: 1, selector: {}, conditions: [] };
   await ds.setClaim(target, `${name}/${uid}`);
   ev('Normal', 'ClaimAcquired', 'Claim', `claimed Deployment ${target.name}`);
   await step('Deploying', 'Deploying', `deploying to ${target.name}; no rollback point (first checkpoint of this target)`, { deployment: { deployedAt: now(), deployment: target.name } });

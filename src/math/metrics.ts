@@ -465,3 +465,59 @@ export function metricDirection(name: string): Direction {
   if (/latency|loss|error|duration|memory/.test(key) || /(ms|seconds|bytes|mib)$/.test(key)) return 'LowerIsBetter';
   return 'HigherIsBetter';
 }
+
+/**
+ * Per-sample contributions of a metric that is a mean over samples (accuracy, logLoss, mae, and
+ * rmse as the root of a mean), so a bootstrap resample costs one sum instead of an evaluator
+ * pass: metric = finish(mean of values over the resample). Undefined for metrics that are not
+ * means (auc, precision, recall, f1, calibration), and when any value is NaN (the evaluator's
+ * NaN rule then applies). Same shapes and rules as metricEvaluator.
+ */
+export function perSampleValues(task: HoldoutTask, predictions: Predictions, labels: Labels, metric: string): { values: Float64Array; finish: (mean: number) => number } | undefined {
+  const p = toMatrix(predictions, 'predictions');
+  const y = toMatrix(labels, 'labels');
+  checkSameLength(p, y);
+  const n = p.n;
+  if (n === 0 || anyNaN(p.values) || anyNaN(y.values)) return undefined;
+  const values = new Float64Array(n);
+  const identity = (m: number): number => m;
+  if (task === 'regression') {
+    if (p.width !== y.width || (metric !== 'mae' && metric !== 'rmse')) return undefined;
+    const d = p.width;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) {
+        const e = (p.values[i * d + j] as number) - (y.values[i * d + j] as number);
+        s += metric === 'mae' ? Math.abs(e) : e * e;
+      }
+      values[i] = s / d;
+    }
+    return { values, finish: metric === 'rmse' ? Math.sqrt : identity };
+  }
+  if (metric !== 'accuracy' && metric !== 'logLoss') return undefined;
+  if (task === 'conversion' && metric === 'accuracy') return undefined;
+  if (p.width <= 2) {
+    const col = p.width === 2 ? 1 : 0;
+    const ids = y.width === 1 ? y.values : Float64Array.from(labelsAsClassIds(y, 2).ids);
+    for (let i = 0; i < n; i++) {
+      const s = p.values[i * p.width + col] as number;
+      const yi = ids[i] as number;
+      if (yi !== 0 && yi !== 1) return undefined;
+      values[i] = metric === 'accuracy' ? ((s >= 0.5 ? 1 : 0) === yi ? 1 : 0) : -Math.log(clip(yi === 1 ? s : 1 - s));
+    }
+    return { values, finish: identity };
+  }
+  const k = p.width;
+  const { ids } = labelsAsClassIds(y, k);
+  for (let i = 0; i < n; i++) {
+    const yi = ids[i] as number;
+    if (metric === 'logLoss') {
+      values[i] = -Math.log(clip(p.values[i * k + yi] as number));
+      continue;
+    }
+    let best = 0;
+    for (let c = 1; c < k; c++) if ((p.values[i * k + c] as number) > (p.values[i * k + best] as number)) best = c;
+    values[i] = best === yi ? 1 : 0;
+  }
+  return { values, finish: identity };
+}

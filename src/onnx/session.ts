@@ -17,6 +17,8 @@ export interface TensorInfo {
 export interface SessionOptions {
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
+  /** onnxruntime's native log threshold: 0 verbose … 3 error, 4 fatal (default 2, warnings). */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 
 export async function openSession(pathOrBytes: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
@@ -24,6 +26,7 @@ export async function openSession(pathOrBytes: string | Uint8Array, options: Ses
     intraOpNumThreads: options.intraOpNumThreads ?? 1,
     interOpNumThreads: options.interOpNumThreads ?? 1,
     graphOptimizationLevel: 'all',
+    ...(options.logSeverityLevel !== undefined ? { logSeverityLevel: options.logSeverityLevel } : {}),
   };
   return typeof pathOrBytes === 'string'
     ? ort.InferenceSession.create(pathOrBytes, opts)

@@ -55,7 +55,8 @@ export interface ValidationReport {
   reason: string;
   /** One line with the numbers behind the verdict. */
   message: string;
-  severity: Severity;
+  /** Band of the regression's point estimate; absent when no regression was judged (e.g. the architecture gate blocked). */
+  severity?: Severity;
   /** Small per-gate summaries for status. */
   stages: StageResult[];
   /** The full report (every metric, every batch size) for the ConfigMap. */

@@ -62,13 +62,17 @@ interface TensorRef {
 }
 
 /** Walk the main graph and every subgraph (If/Loop/Scan bodies). */
-function walk(graph: onnxProto.onnx.IGraphProto, tensors: TensorRef[], counter: { nodes: number }): void {
+function walk(graph: onnxProto.onnx.IGraphProto, tensors: TensorRef[], counter: { nodes: number; mlFloats: number }): void {
   for (const init of graph.initializer ?? []) tensors.push({ tensor: init, owner: `initializer '${init.name ?? ''}'` });
   for (const sp of graph.sparseInitializer ?? []) {
     if (sp.values) tensors.push({ tensor: sp.values, owner: `sparse initializer '${sp.values.name ?? ''}'` });
   }
   for (const node of graph.node ?? []) {
     counter.nodes++;
+    // ai.onnx.ml operators (linear models, tree ensembles, scalers, SVMs) keep their learned
+    // values in float-list attributes, not initializers: thresholds, leaf weights, coefficients.
+    // Integer lists there are structure (node ids, feature ids), not parameters.
+    if (node.domain === 'ai.onnx.ml') for (const attr of node.attribute ?? []) counter.mlFloats += attr.floats?.length ?? 0;
     for (const attr of node.attribute ?? []) {
       if (attr.t) tensors.push({ tensor: attr.t, owner: `node '${node.name ?? node.opType ?? ''}' attribute '${attr.name ?? ''}'` });
       for (const t of attr.tensors ?? []) tensors.push({ tensor: t, owner: `node '${node.name ?? ''}' attribute '${attr.name ?? ''}'` });
@@ -103,7 +107,7 @@ function valueInfo(v: onnxProto.onnx.IValueInfoProto): TensorSignature {
 export function signatureOfModel(model: onnxProto.onnx.IModelProto): ModelSignature {
   const graph = model.graph ?? {};
   const tensors: TensorRef[] = [];
-  const counter = { nodes: 0 };
+  const counter = { nodes: 0, mlFloats: 0 };
   walk(graph, tensors, counter);
   const initNames = new Set((graph.initializer ?? []).map((t) => t.name ?? ''));
   let parameterCount = 0;
@@ -116,6 +120,8 @@ export function signatureOfModel(model: onnxProto.onnx.IModelProto): ModelSignat
     parameterBytes += raw > 0 ? raw : elems * (ELEMENT_BYTES[tensor.dataType ?? 0] ?? 0);
     if (isExternal(tensor)) externalDataTensors++;
   }
+  parameterCount += counter.mlFloats;
+  parameterBytes += counter.mlFloats * 4;
   const opsets: Record<string, number> = {};
   for (const o of model.opsetImport ?? []) opsets[o.domain ?? ''] = toNumber(o.version);
   return {
@@ -212,7 +218,7 @@ export async function inspectModelFile(file: string, options: InspectOptions = {
   const externalFiles: string[] = [];
   if (signature.externalDataTensors > 0) {
     const tensors: TensorRef[] = [];
-    walk(model.graph ?? {}, tensors, { nodes: 0 });
+    walk(model.graph ?? {}, tensors, { nodes: 0, mlFloats: 0 });
     const external = tensors.filter((t) => isExternal(t.tensor));
     if (options.allowExternalData !== true) {
       throw new StageError(

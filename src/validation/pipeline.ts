@@ -2,11 +2,13 @@
 // holdout dataset: same rules, same digests), then four gates: 1 architecture vs the baseline,
 // 2 holdout metrics / success rate / latency, 3 benchmark, 4 regression vs the baseline on the same
 // samples in the same run (severity bands, paired-bootstrap CIs, training metrics too).
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { HoldoutTask, Severity, StageName, StageResult, StageVerdict } from '../api/types.js';
-import { pairedBootstrapSteps } from '../math/bootstrap.js';
+import { DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, degradationOf, denominatorFloor } from '../math/evidence.js';
 import { isDisplayOnlyMetric, metricDirection, metricEvaluator } from '../math/metrics.js';
 import type { Labels, Predictions } from '../math/metrics.js';
-import { compareMetric, DEFAULT_BANDS, severityAtLeast, severityOf, worstSeverity } from '../math/severity.js';
+import { DEFAULT_BANDS } from '../math/severity.js';
 import { latencySummary } from '../math/stats.js';
 import { checkThresholds } from '../math/thresholds.js';
 import { compareSignatures } from './architecture.js';
@@ -19,9 +21,11 @@ import type {
   ValidationRequest,
 } from './contract.js';
 import { StageError } from './contract.js';
-import { ArtifactFetcher } from './fetch.js';
+import { ArtifactFetcher, type FetcherOptions } from './fetch.js';
 import { inspectModelFile } from './onnx-model.js';
 import { REASONS } from './reasons.js';
+import { criticalMetricsFor, judgeRegression } from './regression-judge.js';
+import type { RegressionMetric } from './regression-judge.js';
 import { WorkerPool } from './worker-pool.js';
 import type { BenchmarkResult, DatasetJobRef, EvaluateResult, ModelRun } from './worker-pool.js';
 
@@ -61,6 +65,12 @@ export interface ValidatorOptions {
   evalBatchSize?: number;
   /** Seed of the paired bootstrap (default 1). */
   bootstrapSeed?: number;
+  /** Byte budget of the download cache (least recently used artifacts go first); default none. */
+  maxCacheBytes?: number;
+  /** Digests the cache must keep (rollback points' artifacts). */
+  keepDigests?: () => Iterable<string> | undefined;
+  /** Told what an eviction deleted. */
+  onEvict?: FetcherOptions['onEvict'];
 }
 
 export interface ValidatorDeps {
@@ -93,22 +103,6 @@ function stage(name: StageName, verdict: StageVerdict, reason: string, message: 
   return { stage: name, verdict, reason, message: clip(message), ...extra, durationMs: Math.round(performance.now() - started) };
 }
 
-/**
- * Runs CPU-bound steps on the operator's thread without stalling it: after ~10 ms of work it
- * lets the event loop run (watches, lease renewal, /metrics) before going on.
- */
-async function cooperatively<T>(steps: Generator<void, T, void>, signal?: AbortSignal): Promise<T> {
-  let slice = performance.now();
-  for (let s = steps.next(); ; s = steps.next()) {
-    if (s.done) return s.value;
-    if (performance.now() - slice > 10) {
-      await new Promise((r) => setImmediate(r));
-      signal?.throwIfAborted();
-      slice = performance.now();
-    }
-  }
-}
-
 const passedVerdict = (s: StageResult): boolean => s.verdict === 'Passed' || s.verdict === 'Skipped';
 
 /** Rows (or a flat array when one value per sample) of the selected samples. */
@@ -122,21 +116,6 @@ function selectLabels(ev: EvaluateResult, idx: number[]): Labels {
   const w = ev.labelWidth;
   if (w === 1) return Float64Array.from(idx, (i) => ev.labels[i]!);
   return idx.map((i) => ev.labels.subarray(i * w, (i + 1) * w));
-}
-
-export interface MetricComparisonReport {
-  metric: string;
-  source: 'holdout' | 'training';
-  candidate: number;
-  baseline: number;
-  direction: string;
-  absolute: number;
-  relative: number;
-  degradation: number;
-  severity: Severity;
-  critical: boolean;
-  /** 95% paired-bootstrap interval of candidate - baseline (holdout metrics only). */
-  ci95?: { low: number; high: number; resamples: number };
 }
 
 export class OnnxValidator implements CheckpointValidator {
@@ -159,6 +138,9 @@ export class OnnxValidator implements CheckpointValidator {
         ...(t.fetchMs !== undefined ? { deadlineMs: t.fetchMs } : {}),
         ...(options.fetchRetries !== undefined ? { retries: options.fetchRetries } : {}),
         ...(options.fetchBackoffMs !== undefined ? { backoffMs: options.fetchBackoffMs } : {}),
+        ...(options.maxCacheBytes !== undefined ? { maxCacheBytes: options.maxCacheBytes } : {}),
+        ...(options.keepDigests ? { keep: options.keepDigests } : {}),
+        ...(options.onEvict ? { onEvict: options.onEvict } : {}),
       });
     this.ownsPool = deps.pool === undefined;
     this.pool = deps.pool ?? new WorkerPool({ size: options.workers ?? 1, memoryMiB: options.workerMemoryMiB ?? 2048 });
@@ -166,6 +148,8 @@ export class OnnxValidator implements CheckpointValidator {
 
   /** Start-up: remove partial downloads an earlier run left behind. */
   async start(): Promise<void> {
+    // No eviction here: which artifacts rollback points need is known once the informers synced;
+    // the budget applies from the first download on.
     await this.fetcher.sweepPartials();
   }
 
@@ -187,8 +171,13 @@ export class OnnxValidator implements CheckpointValidator {
     const deadlineAt = performance.now() + timeoutS * 1000;
     const deadline = AbortSignal.timeout(timeoutS * 1000);
     const sig = AbortSignal.any([signal, deadline]);
+    // Every file this validation reads stays pinned until it ends: the candidate from here (it
+    // was fetched before; if an eviction took it in between, it is fetched again), the baseline
+    // and dataset as they are fetched.
+    const holds: Array<() => void> = [this.fetcher.pin(candidate.digest)];
     try {
-      return await this.run(request, candidate, sig, deadlineAt);
+      if (!(await stat(candidate.path).catch(() => undefined))) candidate = await this.fetcher.fetch(request.candidate, sig, { key: request.key, label: 'artifact', holds });
+      return await this.run(request, candidate, sig, deadlineAt, holds);
     } catch (err) {
       if (deadline.aborted && !signal.aborted) {
         throw new StageError(
@@ -199,6 +188,8 @@ export class OnnxValidator implements CheckpointValidator {
         );
       }
       throw err;
+    } finally {
+      for (const release of holds) release();
     }
   }
 
@@ -206,7 +197,7 @@ export class OnnxValidator implements CheckpointValidator {
     return Math.max(1, Math.min(optionMs ?? defaultMs, deadlineAt - performance.now()));
   }
 
-  private async run(request: ValidationRequest, candidate: FetchedArtifact, signal: AbortSignal, deadlineAt: number): Promise<ValidationReport> {
+  private async run(request: ValidationRequest, candidate: FetchedArtifact, signal: AbortSignal, deadlineAt: number, holds: Array<() => void>): Promise<ValidationReport> {
     const spec = request.spec;
     const t = this.options.timeouts ?? {};
     const stages: StageResult[] = [];
@@ -221,12 +212,12 @@ export class OnnxValidator implements CheckpointValidator {
     let baselineFile: FetchedArtifact | undefined;
     let datasetFile: FetchedArtifact | undefined;
     if (request.baseline) {
-      baselineFile = await this.fetcher.fetch(request.baseline.artifact, signal, { key: request.key, label: 'baseline artifact' });
+      baselineFile = await this.fetcher.fetch(request.baseline.artifact, signal, { key: request.key, label: 'baseline artifact', holds });
     }
     if (spec.holdout) {
       const ds = spec.holdout.dataset;
       try {
-        datasetFile = await this.fetcher.fetch({ uri: ds.uri, digest: ds.digest }, signal, { key: request.key, label: 'holdout dataset' });
+        datasetFile = await this.fetcher.fetch({ uri: ds.uri, digest: ds.digest }, signal, { key: request.key, label: 'holdout dataset', holds });
       } catch (err) {
         if (err instanceof StageError) throw new StageError(err.reason, err.message, err.terminal, 'fetch');
         throw err;
@@ -285,7 +276,7 @@ export class OnnxValidator implements CheckpointValidator {
     } else if (cmp.reason === REASONS.GateDisabled) {
       stages.push(stage('architecture', 'Skipped', cmp.reason, 'Architecture policy is Skip.', t0, { summary: archSummary }));
     } else {
-      const note = cmp.parameterChange?.exceeded ? ` Parameter count changed ${fmt(cmp.parameterChange.ratio * 100)}% (${cmp.parameterChange.baseline} -> ${cmp.parameterChange.candidate}), over maxParameterChangeRatio; reported, not blocking.` : '';
+      const note = cmp.parameterChange?.exceeded ? ` Parameter count changed ${Number.isFinite(cmp.parameterChange.ratio) ? `${fmt(cmp.parameterChange.ratio * 100)}%` : 'from none'} (${cmp.parameterChange.baseline} -> ${cmp.parameterChange.candidate}), over maxParameterChangeRatio; reported, not blocking.` : '';
       stages.push(stage('architecture', 'Passed', REASONS.Compatible, `Signature compatible with the baseline ${request.baseline?.version ?? ''} (${cand.signature.inputs.length} input(s), ${cand.signature.outputs.length} output(s)).${note}`, t0, { summary: archSummary }));
     }
 
@@ -293,7 +284,7 @@ export class OnnxValidator implements CheckpointValidator {
       for (const name of ['holdout', 'benchmark', 'regression'] as const) {
         stages.push(stage(name, 'Skipped', REASONS.PreviousGateFailed, 'Not run: the architecture gate failed.', performance.now()));
       }
-      return this.report(stages, full, 'NONE');
+      return this.report(stages, full, undefined);
     }
 
     // ---- gate 2: holdout
@@ -305,7 +296,8 @@ export class OnnxValidator implements CheckpointValidator {
     if (!holdout || !datasetFile) {
       stages.push(stage('holdout', 'Skipped', REASONS.NoHoldout, 'No holdout dataset in spec.validation.holdout; quality was not measured.', t0));
     } else {
-      datasetRef = { path: datasetFile.path };
+      const uri = holdout.dataset.uri;
+      datasetRef = { path: datasetFile.path, name: uri.startsWith('file://') ? fileURLToPath(uri) : uri };
       if (holdout.dataset.format) datasetRef.format = holdout.dataset.format;
       else datasetRef.format = /\.npz(\?|#|$)/i.test(holdout.dataset.uri) ? 'npz' : 'jsonl';
       if (holdout.labelField) datasetRef.labelField = holdout.labelField;
@@ -316,6 +308,10 @@ export class OnnxValidator implements CheckpointValidator {
         dataset: datasetRef,
         ...(regressionOn ? { baseline: baselineFile!.path } : {}),
         ...(holdout.outputName ? { outputName: holdout.outputName } : {}),
+        task: holdout.task,
+        ...(regressionOn
+          ? { compare: { task: holdout.task, metrics: criticalMetricsFor(holdout.task, spec.regression?.criticalMetrics), resamples: spec.regression?.bootstrapResamples ?? DEFAULT_RESAMPLES, confidence: spec.regression?.confidence ?? DEFAULT_CONFIDENCE, seed: this.options.bootstrapSeed ?? 1 } }
+          : {}),
         batchSize: this.options.evalBatchSize ?? 16,
       };
       evaluation = await this.pool.run(job, { signal, stage: 'holdout', timeoutMs: this.jobTimeout(deadlineAt, t.evaluateMs, 300_000) });
@@ -337,6 +333,8 @@ export class OnnxValidator implements CheckpointValidator {
           warmupRuns: bench.warmupRuns ?? 3,
           runs: bench.runs ?? 20,
           ...(useData ? { dataset: datasetRef! } : {}),
+          ...(bench.inputs ? { inputs: bench.inputs } : {}),
+          ...(bench.symbolicDimSize !== undefined ? { symbolicDim: bench.symbolicDimSize } : {}),
         },
         { signal, stage: 'benchmark', timeoutMs: this.jobTimeout(deadlineAt, t.benchmarkMs, 120_000) },
       );
@@ -345,7 +343,7 @@ export class OnnxValidator implements CheckpointValidator {
 
     // ---- gate 4: regression
     t0 = performance.now();
-    const reg = await this.regressionGate(request, holdout?.task, evaluation, full, t0, signal);
+    const reg = this.regressionGate(request, holdout?.task, evaluation, full, t0);
     stages.push(reg.stage);
     return this.report(stages, full, reg.severity);
   }
@@ -374,7 +372,7 @@ export class OnnxValidator implements CheckpointValidator {
     }
     const latency = latencySummary(c.latencyMs);
     const thresholds = checkThresholds(metrics, holdout.thresholds ?? []);
-    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName };
+    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName, ...(ev.runtimeLog ? { runtimeLog: ev.runtimeLog } : {}) };
     const summary: Record<string, number | string | boolean> = { samples: ev.count, successRate: summaryNumber(successRate), latencyP95Ms: summaryNumber(latency.p95) };
     for (const [k, v] of Object.entries(metrics)) summary[k] = summaryNumber(v);
     const metricText = Object.entries(metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
@@ -408,6 +406,11 @@ export class OnnxValidator implements CheckpointValidator {
       sessionMs: summaryNumber(r.sessionMs),
       input: r.input,
     };
+    if (r.input !== 'holdout' && r.batches.length > 0 && r.batches.every((b) => b.runs === 0)) {
+      // Not a slow model: the inputs made up for it do not fit it (a too-short sequence, a bad scalar).
+      const what = r.input === 'spec' ? 'the inputs in spec.validation.benchmark.inputs' : `made-up inputs (zeros; symbolic dimensions ${String(bench.symbolicDimSize ?? 256)})`;
+      return stage('benchmark', 'Failed', REASONS.BenchmarkInputsRejected, `The model failed on ${what}: ${r.batches[0]!.firstError ?? 'unknown error'}. Supply spec.validation.benchmark.inputs (name, shape, values) that the model accepts, or a holdout dataset.`, t0, { summary });
+    }
     const problems: string[] = [];
     for (const b of r.batches) {
       if (b.errors > 0) problems.push(`batch size ${b.batchSize}: ${b.errors} run(s) failed (${b.firstError ?? 'unknown error'})`);
@@ -421,122 +424,82 @@ export class OnnxValidator implements CheckpointValidator {
     return stage('benchmark', 'Passed', REASONS.Passed, `${text}; peak ${fmt(r.peakRssMiB)} MiB (${r.input} input).`, t0, { summary });
   }
 
-  private async regressionGate(request: ValidationRequest, task: HoldoutTask | undefined, ev: EvaluateResult | undefined, full: Record<string, unknown>, t0: number, signal?: AbortSignal): Promise<{ stage: StageResult; severity: Severity }> {
+  private regressionGate(request: ValidationRequest, task: HoldoutTask | undefined, ev: EvaluateResult | undefined, full: Record<string, unknown>, t0: number): { stage: StageResult; severity?: Severity } {
     const spec = request.spec.regression ?? {};
     const bands = spec.bands ?? DEFAULT_BANDS;
     const blockAt = spec.blockAt ?? 'SEVERE';
-    const critical = spec.criticalMetrics;
-    const isCritical = (name: string, source: 'holdout' | 'training'): boolean =>
-      critical === undefined || critical.includes(name) || (source === 'training' && critical.includes(`training.${name}`));
+    const confidence = spec.confidence ?? DEFAULT_CONFIDENCE;
+    const policy = spec.insufficientEvidence ?? 'Block';
     if (!request.baseline) {
-      return { stage: stage('regression', 'Skipped', REASONS.NoBaseline, 'No baseline checkpoint serves the target; nothing to compare against.', t0), severity: 'NONE' };
+      return { stage: stage('regression', 'Skipped', REASONS.NoBaseline, 'No baseline checkpoint serves the target; nothing to compare against.', t0) };
     }
-    const comparisons: MetricComparisonReport[] = [];
     const problems: string[] = [];
-
-    // Holdout metrics, paired: only samples both models ran cleanly.
+    const holdout: RegressionMetric[] = [];
     if (ev && ev.count > 0 && task !== undefined) {
-      const b = ev.baseline;
-      if (!b) {
-        problems.push('the baseline did not run on the holdout');
-      } else {
-        const idx: number[] = [];
-        for (let i = 0; i < ev.count; i++) if (ev.candidate.ok[i] === 1 && b.ok[i] === 1) idx.push(i);
-        if (idx.length === 0) problems.push(`no holdout sample ran cleanly on both models${b.firstError ? ` (baseline error: ${b.firstError})` : ''}`);
-        const labels = selectLabels(ev, idx);
-        const evalC = metricEvaluator(task, selectPredictions(ev.candidate, idx), labels);
-        const evalB = metricEvaluator(task, selectPredictions(b, idx), labels);
-        const mc = evalC();
-        const mb = evalB();
-        const resamples = spec.bootstrapResamples ?? 200;
-        for (const name of Object.keys(mc)) {
-          if (isDisplayOnlyMetric(name)) continue;
-          const direction = metricDirection(name);
-          const r = compareMetric(name, mc[name]!, mb[name]!, direction);
-          const ci = await cooperatively(pairedBootstrapSteps({
-            n: idx.length,
-            resamples,
-            seed: this.options.bootstrapSeed ?? 1,
-            statistic: (ix) => evalC(ix, [name])[name]! - evalB(ix, [name])[name]!,
-          }), signal);
-          comparisons.push({
-            metric: name, source: 'holdout', candidate: r.candidate, baseline: r.baseline, direction, absolute: r.absolute, relative: r.relative,
-            degradation: r.degradation, severity: severityOf(r.degradation, bands), critical: isCritical(name, 'holdout'),
-            ci95: { low: ci.low, high: ci.high, resamples: ci.resamples },
-          });
-        }
-        full.regressionSamples = idx.length;
+      const cmp = ev.comparison;
+      if (!ev.baseline) problems.push('the baseline did not run on the holdout');
+      else if (!cmp || cmp.samples === 0) problems.push(`no holdout sample ran cleanly on both models${ev.baseline.firstError ? ` (baseline error: ${ev.baseline.firstError})` : ''}`);
+      else if (cmp.error) problems.push(`the metrics could not be compared: ${cmp.error}`);
+      else {
+        holdout.push(...cmp.metrics.map((m) => ({ ...m, source: 'holdout' as const })));
+        full.regressionSamples = cmp.samples;
+        full.bootstrapMs = Math.round(cmp.ms);
       }
     }
-
-    // Training metrics reported by the two runs.
+    const training: RegressionMetric[] = [];
     const candTrain = request.training?.metrics ?? {};
     const baseTrain = request.baseline.training?.metrics ?? {};
-    for (const [name, value] of Object.entries(candTrain)) {
-      const base = baseTrain[name];
-      if (base === undefined || isDisplayOnlyMetric(name)) continue;
-      const direction = metricDirection(name);
-      const r = compareMetric(name, value, base, direction);
-      comparisons.push({
-        metric: name, source: 'training', candidate: value, baseline: base, direction, absolute: r.absolute, relative: r.relative,
-        degradation: r.degradation, severity: severityOf(r.degradation, bands), critical: isCritical(name, 'training'),
-      });
+    for (const [metric, candidate] of Object.entries(candTrain)) {
+      const baseline = baseTrain[metric];
+      if (baseline === undefined || isDisplayOnlyMetric(metric)) continue;
+      const direction = metricDirection(metric);
+      const floor = denominatorFloor(metric);
+      const degradation = degradationOf(candidate, baseline, direction, floor);
+      training.push({ metric, source: 'training', direction, candidate, baseline, floor, degradation, lower: degradation, upper: degradation, confidence, samples: 0, resamples: 0 });
     }
-
-    // A critical metric that was named but not measured never passes.
-    if (critical && ev && ev.count > 0) {
-      for (const name of critical) {
-        const bare = name.startsWith('training.') ? name.slice('training.'.length) : name;
-        if (!comparisons.some((c) => c.metric === bare)) problems.push(`critical metric '${name}' was not measured on both models`);
+    const judged = judgeRegression({ task, holdout, training, criticalMetrics: spec.criticalMetrics, bands, blockAt, policy, problems, measured: ev !== undefined && ev.count > 0 });
+    full.regression = { bands, blockAt, confidence, insufficientEvidence: policy, resamples: spec.bootstrapResamples ?? DEFAULT_RESAMPLES, ...judged };
+    if (judged.comparisons.length === 0 && problems.length === 0) {
+      return { stage: stage('regression', 'Skipped', REASONS.NoHoldout, 'No holdout dataset and no training metrics shared with the baseline; nothing to compare.', t0) };
+    }
+    const summary: Record<string, number | string | boolean> = { severity: judged.severity, decision: judged.decision, blockAt, confidence, metrics: judged.comparisons.length, critical: judged.critical.join(',') };
+    const w = judged.deciding;
+    if (w) {
+      summary.metric = w.metric;
+      summary.candidate = summaryNumber(w.candidate);
+      summary.baseline = summaryNumber(w.baseline);
+      summary.degradation = summaryNumber(w.degradation);
+      if (w.source === 'holdout') {
+        summary.lowerBound = summaryNumber(w.lower);
+        summary.upperBound = summaryNumber(w.upper);
       }
+      if (w.samplesNeeded !== undefined) summary.samplesNeeded = w.samplesNeeded;
     }
-    full.regression = { bands, blockAt, comparisons, problems };
-
-    if (comparisons.length === 0 && problems.length === 0) {
-      return { stage: stage('regression', 'Skipped', REASONS.NoHoldout, 'No holdout dataset and no training metrics shared with the baseline; nothing to compare.', t0), severity: 'NONE' };
-    }
-    const crit = comparisons.filter((c) => c.critical);
-    const severity: Severity = problems.length > 0 ? 'CRITICAL' : worstSeverity(crit.map((c) => c.severity));
-    const worst = [...crit].sort((a, b) => (Number.isNaN(b.degradation) ? Infinity : b.degradation) - (Number.isNaN(a.degradation) ? Infinity : a.degradation))[0];
-    const summary: Record<string, number | string | boolean> = { severity, blockAt, metrics: comparisons.length, critical: crit.length };
-    if (worst) {
-      summary.worstMetric = worst.metric;
-      summary.candidate = summaryNumber(worst.candidate);
-      summary.baseline = summaryNumber(worst.baseline);
-      summary.relativeChange = summaryNumber(worst.relative);
-      if (worst.ci95) {
-        summary.ciLow = summaryNumber(worst.ci95.low);
-        summary.ciHigh = summaryNumber(worst.ci95.high);
-      }
-    }
-    const describe = (c: MetricComparisonReport): string =>
-      `${c.source === 'training' ? 'training ' : ''}${c.metric} ${fmt(c.baseline)} -> ${fmt(c.candidate)} (${c.relative >= 0 ? '+' : ''}${fmt(c.relative * 100)}%, ${c.severity}${c.ci95 ? `, 95% CI of change [${fmt(c.ci95.low)}, ${fmt(c.ci95.high)}]` : ''})`;
     const vs = `vs baseline ${request.baseline.version}`;
-    if (severityAtLeast(severity, blockAt)) {
-      const blocking = crit.filter((c) => severityAtLeast(c.severity, blockAt)).map(describe);
-      return {
-        stage: stage('regression', 'Failed', REASONS.Regression, `Regression ${severity} ${vs} (blocks at ${blockAt}): ${[...problems, ...blocking].join('; ')}.`, t0, { summary, severity }),
-        severity,
-      };
+    const text = `${judged.message} ${vs} (blocks at ${blockAt}, ${Math.round(confidence * 100)}% one-sided)`;
+    if (judged.decision === 'Regression') {
+      return { stage: stage('regression', 'Failed', REASONS.Regression, `Regression ${judged.severity} ${text}.`, t0, { summary, severity: judged.severity }), severity: judged.severity };
     }
-    return {
-      stage: stage('regression', 'Passed', REASONS.NoRegression, `Worst critical change ${severity} ${vs} (blocks at ${blockAt})${worst ? `: ${describe(worst)}` : ''}.`, t0, { summary, severity }),
-      severity,
-    };
+    if (judged.decision === 'InsufficientEvidence') {
+      const verdict = policy === 'Block' ? 'Failed' : 'Passed';
+      const tail = policy === 'Block' ? ' Publish a larger holdout, or set spec.validation.regression.insufficientEvidence to Warn to accept the risk.' : ' Passed because spec.validation.regression.insufficientEvidence is Warn.';
+      return { stage: stage('regression', verdict, REASONS.InsufficientEvidence, `Insufficient evidence ${text}.${tail}`, t0, { summary, severity: judged.severity }), severity: judged.severity };
+    }
+    return { stage: stage('regression', 'Passed', REASONS.NoRegression, `No regression beyond the allowed bands ${text}.`, t0, { summary, severity: judged.severity }), severity: judged.severity };
   }
 
-  private report(stages: StageResult[], full: Record<string, unknown>, severity: Severity): ValidationReport {
+  private report(stages: StageResult[], full: Record<string, unknown>, severity: Severity | undefined): ValidationReport {
     full.stages = stages;
     const failed = stages.find((s) => !passedVerdict(s));
     if (failed) {
-      return { passed: false, reason: failed.reason, message: clip(`${failed.stage}: ${failed.message}`), severity, stages, full };
+      return { passed: false, reason: failed.reason, message: clip(`${failed.stage}: ${failed.message}`), ...(severity ? { severity } : {}), stages, full };
     }
     const ran = stages.filter((s) => s.verdict === 'Passed').map((s) => s.stage);
     return {
       passed: true,
       reason: REASONS.Validated,
       message: clip(`Validated: ${ran.join(', ')} passed; ${stages.filter((s) => s.verdict === 'Skipped').map((s) => `${s.stage} skipped (${s.reason})`).join(', ') || 'nothing skipped'}.`),
-      severity,
+      ...(severity ? { severity } : {}),
       stages,
       full,
     };

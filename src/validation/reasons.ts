@@ -25,11 +25,20 @@ export const REASONS = {
   EmptyDataset: 'EmptyDataset',
   MetricNotFinite: 'MetricNotFinite',
   DatasetInvalid: 'DatasetInvalid',
+  /** Holdout: the model output to score is missing, or several fit and none was named. */
+  OutputNotFound: 'OutputNotFound',
+  AmbiguousOutput: 'AmbiguousOutput',
+  /** Holdout: the chosen output is not a tensor (a scikit-learn ZipMap, a sequence of maps). */
+  UnsupportedOutput: 'UnsupportedOutput',
   /** Benchmark. */
   BenchmarkBelowThreshold: 'BenchmarkBelowThreshold',
+  /** Benchmark: the model failed on the inputs the benchmark made up; supply benchmark.inputs or a holdout. */
+  BenchmarkInputsRejected: 'BenchmarkInputsRejected',
   /** Regression. */
   Regression: 'Regression',
   NoRegression: 'NoRegression',
+  /** Regression: the holdout is too small to tell whether the change is within the allowed bands. */
+  InsufficientEvidence: 'InsufficientEvidence',
   /** Fetch. */
   Fetched: 'Fetched',
   DigestMismatch: 'DigestMismatch',
@@ -48,3 +57,15 @@ export const REASONS = {
 } as const;
 
 export type Reason = (typeof REASONS)[keyof typeof REASONS];
+
+/**
+ * Reasons that mean the user's configuration or input is wrong (a field, a file), not the model:
+ * terminal in the operator, exit code 2 in the CLI.
+ */
+export const INPUT_ERROR_REASONS: ReadonlySet<string> = new Set([
+  REASONS.DatasetInvalid,
+  REASONS.OutputNotFound,
+  REASONS.AmbiguousOutput,
+  REASONS.UnsupportedOutput,
+  REASONS.BenchmarkInputsRejected,
+]);

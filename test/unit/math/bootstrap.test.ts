@@ -40,11 +40,9 @@ describe('math/bootstrap', () => {
     }
   });
 
-  it('brackets the true difference of a clear improvement and excludes 0 (1000 x 10,000 well under a second)', () => {
-    const started = performance.now();
+  // Speed is measured in bench/decision.ts against a reference run, never timed here.
+  it('brackets the true difference of a clear improvement and excludes 0', () => {
     const r = pairedBootstrap({ n, statistic: accuracyDiff(cand, base), resamples: 1000, seed: 42 });
-    const elapsed = performance.now() - started;
-    assert.ok(elapsed < 1000, `took ${elapsed.toFixed(0)} ms`);
     assert.ok(r.low <= r.estimate && r.estimate <= r.high);
     assert.ok(r.low < 0.2 && 0.2 < r.high, `[${r.low}, ${r.high}] should contain 0.2`);
     assert.ok(r.low > 0.15 && r.high < 0.25, `[${r.low}, ${r.high}] should be narrow`);
@@ -65,14 +63,12 @@ describe('math/bootstrap', () => {
     const weak = labels.map((y) => Math.min(1, Math.max(0, 0.5 + (y ? 0.05 : -0.05) + (rng() - 0.5) * 0.6)));
     const evalGood = metricEvaluator('conversion', good, labels);
     const evalWeak = metricEvaluator('conversion', weak, labels);
-    const started = performance.now();
     const r = pairedBootstrap({
       n: m,
       statistic: (idx) => (evalWeak(idx, ['auc']).auc as number) - (evalGood(idx, ['auc']).auc as number),
       resamples: 500,
       seed: 9,
     });
-    assert.ok(performance.now() - started < 2000);
     assert.ok(r.high < 0, `weak model's AUC should be clearly lower: [${r.low}, ${r.high}]`);
   });
 
