@@ -3,7 +3,9 @@
 // every failure is one sentence on stderr (MODELGATE_DEBUG=1 adds the stack), exit code 2 for
 // usage and input errors, 1 for the rest.
 import { GLOBAL_HELP, GLOBAL_VALUE_FLAGS } from './args.js';
+import * as abort from './commands/abort.js';
 import * as history from './commands/history.js';
+import * as promote from './commands/promote.js';
 import * as publish from './commands/publish.js';
 import * as rollback from './commands/rollback.js';
 import * as status from './commands/status.js';
@@ -16,12 +18,13 @@ interface Command {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS: Record<string, Command> = { publish, status, history, rollback, validate };
+const COMMANDS: Record<string, Command> = { publish, status, history, promote, abort, rollback, validate };
 const VERSION = '0.1.0';
 
 const HELP = `modelgate: gate trained model checkpoints before production, roll them back after.
 
 Usage: modelgate <command> [arguments] [flags]
+       kubectl modelgate <command> [arguments] [flags]   (the same tool as a kubectl plugin)
 
 Commands:
 ${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`).join('\n')}

@@ -81,7 +81,20 @@ export function renderQuery(template: string, vars: QueryVars): string {
   if (missing.length > 0) {
     throw new Error(`query template placeholder${missing.length > 1 ? 's' : ''} ${missing.map((n) => `{{${n}}}`).join(', ')} ha${missing.length > 1 ? 've' : 's'} no value.`);
   }
+  return fillPlaceholders(template, (name) => vars[name as QueryPlaceholder]);
+}
 
+export interface FillOptions {
+  /** Also allow a plain decimal number (0.25, 300) outside quotes, e.g. a threshold argument. */
+  numbersOutsideQuotes?: boolean;
+}
+
+/**
+ * The scanner behind renderQuery, for any set of placeholders (template args use it too):
+ * `valueOf(name)` gives a placeholder's value, or undefined to leave that placeholder as written
+ * (for a later pass). Each value is escaped for the quotes it lands in, as renderQuery says.
+ */
+export function fillPlaceholders(template: string, valueOf: (name: string) => string | undefined, options: FillOptions = {}): string {
   let out = '';
   let quote: '"' | "'" | '`' | undefined;
   let regexString = false;
@@ -92,8 +105,9 @@ export function renderQuery(template: string, vars: QueryVars): string {
       PLACEHOLDER_AT.lastIndex = i;
       const m = PLACEHOLDER_AT.exec(template);
       if (m) {
-        const name = m[1] as QueryPlaceholder;
-        out += escapeValue(name, vars[name] as string, quote, regexString);
+        const name = m[1] ?? '';
+        const value = valueOf(name);
+        out += value === undefined ? m[0] : escapeValue(name, value, quote, regexString, options);
         i += m[0].length;
         continue;
       }
@@ -119,10 +133,10 @@ export function renderQuery(template: string, vars: QueryVars): string {
   return out;
 }
 
-function escapeValue(name: string, value: string, quote: '"' | "'" | '`' | undefined, regex: boolean): string {
+function escapeValue(name: string, value: string, quote: '"' | "'" | '`' | undefined, regex: boolean, options: FillOptions = {}): string {
   if (quote === undefined) {
-    if (!/^[A-Za-z0-9_:]+$/.test(value)) {
-      throw new Error(`query template uses {{${name}}} outside quotes, where its value "${value}" is only allowed if it is a plain identifier; put it inside a label matcher such as model="{{${name}}}".`);
+    if (!/^[A-Za-z0-9_:]+$/.test(value) && !(options.numbersOutsideQuotes && /^-?[0-9]+(\.[0-9]+)?$/.test(value))) {
+      throw new Error(`query template uses {{${name}}} outside quotes, where its value "${value}" is only allowed if it is a plain identifier${options.numbersOutsideQuotes ? ' or number' : ''}; put it inside a label matcher such as model="{{${name}}}".`);
     }
     return value;
   }
@@ -365,7 +379,8 @@ export interface Decision {
  * 6. otherwise Continue.
  */
 export function decide(spec: AnalysisSpec, counts: CountsByMetric | undefined, latest: readonly Measurement[], elapsedSeconds: number): Decision {
-  if (spec.metrics.length === 0) {
+  const metrics = spec.metrics ?? [];
+  if (metrics.length === 0) {
     return { action: 'Hold', reason: AnalysisReasons.NoMetrics, message: 'The analysis lists no metrics, so nothing can show the checkpoint is healthy.' };
   }
   const critical = latest.find((m) => m.severity === 'CRITICAL');
@@ -382,7 +397,7 @@ export function decide(spec: AnalysisSpec, counts: CountsByMetric | undefined, l
     return m?.message ? ` Latest: ${m.message}` : '';
   };
 
-  for (const metric of spec.metrics) {
+  for (const metric of metrics) {
     const limit = metric.failureLimit ?? ANALYSIS_DEFAULTS.failureLimit;
     const c = countOf(metric.name);
     if (c.failed > limit) {
@@ -393,7 +408,7 @@ export function decide(spec: AnalysisSpec, counts: CountsByMetric | undefined, l
       };
     }
   }
-  for (const metric of spec.metrics) {
+  for (const metric of metrics) {
     const limit = metric.errorLimit ?? ANALYSIS_DEFAULTS.errorLimit;
     const c = countOf(metric.name);
     if (c.error > limit) {
@@ -404,7 +419,7 @@ export function decide(spec: AnalysisSpec, counts: CountsByMetric | undefined, l
       };
     }
   }
-  for (const metric of spec.metrics) {
+  for (const metric of metrics) {
     const limit = metric.inconclusiveLimit ?? ANALYSIS_DEFAULTS.inconclusiveLimit;
     const c = countOf(metric.name);
     if (c.inconclusive > limit) {
@@ -427,7 +442,7 @@ export function decide(spec: AnalysisSpec, counts: CountsByMetric | undefined, l
       message: `Analysis has run ${Math.floor(elapsedSeconds)} of ${duration} seconds.`,
     };
   }
-  const lacking = spec.metrics.filter((m) => countOf(m.name).successful < 1 || newest(m.name)?.phase !== 'Successful').map((m) => m.name);
+  const lacking = metrics.filter((m) => countOf(m.name).successful < 1 || newest(m.name)?.phase !== 'Successful').map((m) => m.name);
   if (lacking.length > 0) {
     return {
       action: 'Continue',
@@ -438,6 +453,6 @@ export function decide(spec: AnalysisSpec, counts: CountsByMetric | undefined, l
   return {
     action: 'Healthy',
     reason: AnalysisReasons.AnalysisSucceeded,
-    message: `Every metric passed over ${duration} seconds (${spec.metrics.map((m) => `${m.name}: ${countOf(m.name).successful} successful`).join(', ')}).`,
+    message: `Every metric passed over ${duration} seconds (${metrics.map((m) => `${m.name}: ${countOf(m.name).successful} successful`).join(', ')}).`,
   };
 }

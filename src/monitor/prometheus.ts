@@ -7,7 +7,10 @@ export interface Sample {
   value: number;
 }
 
-export type QueryErrorType = 'Unreachable' | 'BadQuery' | 'Timeout' | 'ServerError';
+import { fetch as undiciFetch, Agent } from 'undici';
+import type { LookupAddress } from 'node:dns';
+
+export type QueryErrorType = 'Unreachable' | 'BadQuery' | 'Timeout' | 'ServerError' | 'TooLarge' | 'Refused';
 
 export type QueryResult =
   | { kind: 'vector'; samples: Sample[] }
@@ -28,9 +31,84 @@ export interface PrometheusClientOptions {
   headers?: Record<string, string>;
   /** Injected for tests; default the global fetch. */
   fetch?: typeof fetch;
+  /** Largest answer read; a longer one is cut off and the query is an error (default 4 MiB). */
+  maxResponseBytes?: number;
+  /**
+   * URLs a redirect may lead to as they are (the operator's Prometheus URLs; matched by origin).
+   * Default: this client's own URL.
+   */
+  allowedUrls?: readonly string[];
+  /**
+   * The address policy for any other redirect destination (the artifact fetcher's
+   * DestinationGuard): it resolves the host and refuses private, loopback and metadata addresses
+   * unless trusted; the hop then connects to exactly the vetted address. Without a guard such
+   * redirects are refused.
+   */
+  guard?: RedirectGuard;
+  /** Redirects followed per query (default 3). */
+  maxRedirects?: number;
+}
+
+/** What the client needs of src/validation/fetch.ts's DestinationGuard. */
+export interface RedirectGuard {
+  vet(url: URL, label: string): Promise<LookupAddress>;
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
+
+/** A Prometheus URL in the one form the allow-list compares: parsed, no trailing slash, no query or fragment. */
+export function normalizePrometheusUrl(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  u.hash = '';
+  u.search = '';
+  return u.toString().replace(/\/+$/, '');
+}
+
+/**
+ * The Prometheus URLs the operator may query: the default URL and the list it was started with.
+ * A checkpoint's spec.analysis.prometheusUrl must be one of them (compared after normalizing),
+ * so a tenant cannot point the operator at an address of its choosing.
+ */
+export class PrometheusUrlPolicy {
+  readonly urls: readonly string[];
+
+  constructor(urls: readonly (string | undefined)[]) {
+    const seen = new Set<string>();
+    for (const u of urls) {
+      const n = u === undefined ? undefined : normalizePrometheusUrl(u);
+      if (n) seen.add(n);
+    }
+    this.urls = [...seen];
+  }
+
+  allows(url: string): boolean {
+    const n = normalizePrometheusUrl(url);
+    return n !== undefined && this.urls.includes(n);
+  }
+
+  /** Whether a redirect target lies under one of the allowed URLs (same origin, path inside). */
+  covers(target: URL): boolean {
+    return this.urls.some((u) => {
+      const base = new URL(u);
+      if (base.origin !== target.origin) return false;
+      const prefix = base.pathname.replace(/\/+$/, '');
+      return prefix === '' || target.pathname === prefix || target.pathname.startsWith(`${prefix}/`);
+    });
+  }
+}
+
+class QueryRefused extends Error {
+  constructor(readonly errorType: QueryErrorType, message: string) {
+    super(message);
+  }
+}
 
 /** Prometheus encodes sample values as strings, including "NaN", "+Inf" and "-Inf". */
 export function parseSampleValue(raw: unknown): number {
@@ -98,6 +176,10 @@ export class PrometheusClient implements MetricProvider {
   private readonly timeoutMs: number;
   private readonly headers: Record<string, string>;
   private readonly fetchFn: typeof fetch;
+  private readonly maxBytes: number;
+  private readonly policy: PrometheusUrlPolicy;
+  private readonly guard?: RedirectGuard;
+  private readonly maxRedirects: number;
 
   constructor(options: PrometheusClientOptions) {
     let parsed: URL;
@@ -113,6 +195,10 @@ export class PrometheusClient implements MetricProvider {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.headers = options.headers ?? {};
     this.fetchFn = options.fetch ?? fetch;
+    this.maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.policy = new PrometheusUrlPolicy([this.base, ...(options.allowedUrls ?? [])]);
+    this.guard = options.guard;
+    this.maxRedirects = options.maxRedirects ?? 3;
   }
 
   get url(): string {
@@ -135,16 +221,11 @@ export class PrometheusClient implements MetricProvider {
     let res: Response;
     let text: string;
     try {
-      res = await this.fetchFn(`${this.base}/api/v1/query`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...this.headers },
-        body: form.toString(),
-        signal: combined,
-      });
-      text = await res.text();
+      ({ res, text } = await this.post(`${this.base}/api/v1/query`, form.toString(), combined));
     } catch (err) {
-      if (timeout.aborted) return error('Timeout', `Prometheus at ${this.base} did not answer within ${this.timeoutMs} ms.`);
-      if (signal?.aborted) return error('Timeout', `The query to Prometheus at ${this.base} was cancelled by the caller.`);
+      if (err instanceof QueryRefused) return error(err.errorType, err.message);
+      if (timeout.aborted) return error('Timeout', `Prometheus at ${this.base} did not answer within ${this.timeoutMs} ms; the query was aborted.`);
+      if (signal?.aborted) return error('Timeout', `The query to Prometheus at ${this.base} was cancelled by the caller (${describeReason(signal.reason)}).`);
       return error('Unreachable', `Prometheus at ${this.base} is unreachable: ${describeFetchError(err)}.`);
     }
     let body: ApiBody | undefined;
@@ -170,20 +251,110 @@ export class PrometheusClient implements MetricProvider {
     return error('ServerError', `Prometheus failed the query (HTTP ${res.status}) ${detail}`);
   }
 
+  /**
+   * POSTs the form and reads the answer, at most maxBytes of it. Redirects are followed by hand:
+   * within the allowed Prometheus URLs as they are, anywhere else only past the guard, on the
+   * address it vetted. Throws QueryRefused for a refusal, anything else for a transport failure.
+   */
+  private async post(start: string, body: string, signal: AbortSignal): Promise<{ res: Response; text: string }> {
+    let url = new URL(start);
+    let pinned: LookupAddress | undefined;
+    for (let hop = 0; ; hop++) {
+      const init = {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', ...this.headers },
+        body,
+        signal,
+        redirect: 'manual' as const,
+      };
+      const res = pinned ? await pinnedFetch(url, pinned, init) : await this.fetchFn(url, init);
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location !== null) {
+        await res.body?.cancel().catch(() => undefined);
+        if (hop >= this.maxRedirects) throw new QueryRefused('Refused', `Prometheus at ${this.base} redirected more than ${this.maxRedirects} times; give spec.analysis.prometheusUrl as the final location.`);
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch {
+          throw new QueryRefused('Refused', `Prometheus at ${this.base} sent an invalid redirect location; fix the Prometheus URL.`);
+        }
+        pinned = undefined;
+        if (!this.policy.covers(next)) {
+          const where = `${next.protocol}//${next.host}`;
+          if (!this.guard) throw new QueryRefused('Refused', `Prometheus at ${this.base} redirects to ${where}, which is not one of the operator's Prometheus URLs; refused (add it to --prometheus-urls if it is a Prometheus).`);
+          try {
+            pinned = await this.guard.vet(next, 'Prometheus redirect');
+          } catch (err) {
+            throw new QueryRefused('Refused', `Prometheus at ${this.base} redirects to ${where}: ${(err as Error).message}`);
+          }
+        }
+        url = next;
+        continue;
+      }
+      return { res, text: await readCapped(res, this.maxBytes, this.base) };
+    }
+  }
+
   /** True when Prometheus answers /-/ready with 200. */
   async ready(signal?: AbortSignal): Promise<boolean> {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     try {
       const res = await this.fetchFn(`${this.base}/-/ready`, {
         headers: this.headers,
+        redirect: 'manual',
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
-      await res.arrayBuffer();
+      // Only the status matters: the body is not read, so an endless one costs nothing.
+      await res.body?.cancel().catch(() => undefined);
       return res.ok;
     } catch {
       return false;
     }
   }
+}
+
+/** The body as text, cancelled once it passes `max` bytes (a declared length over it is refused unread). */
+async function readCapped(res: Response, max: number, base: string): Promise<string> {
+  const tooLarge = (): QueryRefused => new QueryRefused('TooLarge', `Prometheus at ${base} answered more than ${max} bytes; the answer was cut off. Narrow the query (aggregate with sum/avg by a few labels) or raise the operator's --prometheus-max-response-bytes.`);
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** One request on a connection to exactly `address` (vetted by the guard), so DNS cannot swap it. */
+async function pinnedFetch(url: URL, address: LookupAddress, init: RequestInit & { redirect: 'manual' }): Promise<Response> {
+  const lookup = (_host: string, opts: { all?: boolean }, cb: (err: Error | null, a: string | LookupAddress[], family?: number) => void): void => {
+    if (opts.all) cb(null, [address]);
+    else cb(null, address.address, address.family);
+  };
+  const dispatcher = new Agent({ connect: { lookup: lookup as never }, pipelining: 0 });
+  try {
+    const res = await undiciFetch(url, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);
+    return res as unknown as Response;
+  } finally {
+    void dispatcher.close().catch(() => undefined);
+  }
+}
+
+function describeReason(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 function describeFetchError(err: unknown): string {

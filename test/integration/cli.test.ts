@@ -287,7 +287,20 @@ describe('modelgate CLI (real child process)', function () {
           revision: '3',
           rollbackPoint: { checkpoint: 'ctr-1', uid: 'u-1', version: '1.0', digest: baseline.digest, uri: baseline.uri },
         },
+        rollout: {
+          state: 'Available', reason: 'NewReplicaSetAvailable', message: '2/2 pods available on ReplicaSet ranker-7f9c (revision 3)',
+          desired: 2, updated: 2, ready: 2, available: 2, revision: '3', replicaSet: 'ranker-7f9c',
+          problems: [{ pod: 'ranker-7f9c-a', container: 'server', reason: 'Restarting', exitCode: 3, restarts: 1, message: 'fetch failed once' }],
+        },
         analysis: {
+          resolved: {
+            resolvedAt: '2030-01-01T00:02:00Z',
+            templates: [
+              { kind: 'ModelAnalysisTemplate', name: 'roas', namespace: ns, resourceVersion: '812', args: [{ name: 'window', value: '5m' }], metrics: ['roas'] },
+              { kind: 'ClusterModelAnalysisTemplate', name: 'errors', resourceVersion: '90', metrics: [] },
+            ],
+            metrics: [{ name: 'roas', direction: 'HigherIsBetter', query: 'roas{window="5m"}', min: 2, failureLimit: 0, inconclusiveLimit: 3, errorLimit: 3 }],
+          },
           startedAt: '2030-01-01T00:02:00Z',
           lastMeasuredAt: '2030-01-01T00:04:00Z',
           counts: { roas: { successful: 2, failed: 0, inconclusive: 0, error: 0 } },
@@ -310,6 +323,10 @@ describe('modelgate CLI (real child process)', function () {
       assert.match(r.stdout, /^fetch\s+Passed\s+Fetched\s+-\s+12ms\s+candidateBytes=356$/m);
       assert.match(r.stdout, /Rollback point:\s+ctr-1 \(1\.0, sha256:/);
       assert.match(r.stdout, /Revision:\s+3/);
+      assert.match(r.stdout, /^\s+State:\s+Available \(NewReplicaSetAvailable\)$/m);
+      assert.match(r.stdout, /^\s+Pods:\s+2\/2 available, 2 ready, 2 updated \(ReplicaSet ranker-7f9c, revision 3\)$/m);
+      assert.match(r.stdout, /^\s+ranker-7f9c-a\/server: Restarting \(exit 3\), 1 restart\(s\): fetch failed once$/m);
+      assert.match(r.stdout, /Templates:\s+roas@812 \(window=5m\); cluster\/errors@90$/m);
       // Newest measurement first.
       const i331 = r.stdout.indexOf('3.31');
       const i325 = r.stdout.indexOf('3.25');

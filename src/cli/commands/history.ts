@@ -1,5 +1,6 @@
 // `modelgate history`: a checkpoint's phase history, or a Deployment's audit trail and the
 // checkpoints that targeted it, newest first.
+import { judgedSeverity } from '../../api/conditions.js';
 import type { ModelCheckpoint } from '../../api/types.js';
 import { GLOBAL_HELP, noMorePositionals, parseCommand } from '../args.js';
 import { oneLine, UsageError } from '../errors.js';
@@ -129,7 +130,7 @@ async function deploymentHistory(ctx: KubeContext, deployment: string, format: '
       model: c.spec.model,
       version: c.spec.version,
       phase: c.status?.phase ?? 'Pending',
-      severity: c.status?.severity,
+      severity: judgedSeverity(c.status),
       digest: c.spec.artifact.digest,
       created: c.metadata.creationTimestamp,
       deployedAt: c.status?.deployment?.deployedAt,

@@ -1,5 +1,6 @@
 // `modelgate status`: one checkpoint's phase, conditions, gates, deployment and analysis; or,
 // without a name, every checkpoint in the namespace.
+import { judgedSeverity } from '../../api/conditions.js';
 import type { ModelCheckpoint, ModelCheckpointStatus } from '../../api/types.js';
 import { GLOBAL_HELP, integerFlag, noMorePositionals, parseCommand } from '../args.js';
 import { kubeContext, requireCheckpoint } from '../kube.js';
@@ -59,7 +60,7 @@ async function list(ctx: ReturnType<typeof kubeContext>, format: 'text' | 'json'
     return 0;
   }
   write(table(['name', 'model', 'version', 'deployment', 'phase', 'severity', 'age'], items.map((c) => [
-    c.metadata.name, c.spec.model, c.spec.version, c.spec.target.deployment, c.status?.phase ?? 'Pending', c.status?.severity, age(c.metadata.creationTimestamp),
+    c.metadata.name, c.spec.model, c.spec.version, c.spec.target.deployment, c.status?.phase ?? 'Pending', judgedSeverity(c.status), age(c.metadata.creationTimestamp),
   ])));
   return 0;
 }
@@ -74,7 +75,7 @@ export function renderStatus(cp: ModelCheckpoint, measurementLimit = 10): string
     ['Artifact', `${cp.spec.artifact.uri} ${cp.spec.artifact.digest}`],
     ['Target', `deployment/${cp.spec.target.deployment} container ${cp.spec.target.container}`],
     ['Phase', s.phase ?? 'Pending (the operator has not written a status yet)'],
-    ['Severity', s.severity],
+    ['Severity', s.stages ? (judgedSeverity(s) ?? '- (no regression judged)') : undefined],
     ['Generation', gen === undefined ? undefined : `${gen}${s.observedGeneration !== undefined ? ` (observed ${s.observedGeneration})` : ''}`],
     ['Validated against', s.validatedAgainst?.checkpoint ? `${s.validatedAgainst.checkpoint} ${shortDigest(s.validatedAgainst.digest) ?? ''}`.trim() : undefined],
     ['Report', s.reportConfigMap ? `ConfigMap ${s.reportConfigMap}` : undefined],
@@ -105,12 +106,24 @@ export function renderStatus(cp: ModelCheckpoint, measurementLimit = 10): string
       ['  Rollback point', d.rollbackPoint ? `${d.rollbackPoint.checkpoint} (${d.rollbackPoint.version}, ${d.rollbackPoint.digest}${d.rollbackPoint.deploymentRevision ? `, revision ${d.rollbackPoint.deploymentRevision}` : ''})` : 'none (first checkpoint of this target)'],
     ]));
   }
+  const r = s.rollout;
+  if (r) {
+    out.push('', 'Rollout:');
+    out.push(fields([
+      ['  State', `${r.state} (${r.reason})`],
+      ['  Pods', `${r.available}/${r.desired} available, ${r.ready} ready, ${r.updated} updated${r.replicaSet ? ` (ReplicaSet ${r.replicaSet}${r.revision ? `, revision ${r.revision}` : ''})` : ''}`],
+    ]));
+    for (const p of r.problems) out.push(`  ${p.pod}${p.container ? `/${p.container}` : ''}: ${p.reason}${p.exitCode !== undefined ? ` (exit ${p.exitCode})` : ''}${p.restarts ? `, ${p.restarts} restart(s)` : ''}${p.message && p.message !== p.reason ? `: ${p.message}` : ''}`);
+  }
   if (s.rolledBackGeneration !== undefined) out.push(`Rolled back generation: ${s.rolledBackGeneration} (not deployed again until the spec changes)`);
 
   const a = s.analysis;
   if (a) {
     out.push('', 'Analysis:');
     out.push(fields([
+      ['  Templates', a.resolved && a.resolved.templates.length > 0
+        ? a.resolved.templates.map((t) => `${t.kind === 'ClusterModelAnalysisTemplate' ? 'cluster/' : ''}${t.name}${t.resourceVersion ? `@${t.resourceVersion}` : ''}${t.args?.length ? ` (${t.args.map((x) => `${x.name}=${x.value}`).join(', ')})` : ''}`).join('; ')
+        : undefined],
       ['  Started', a.startedAt],
       ['  Last measured', a.lastMeasuredAt],
       ['  Decision', a.decision],

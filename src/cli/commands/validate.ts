@@ -8,6 +8,7 @@ import type { ArchitecturePolicy, DatasetRef, HoldoutTask, ModelCheckpointSpec, 
 import type { ArtifactRef, BaselineRef, ValidationReport, ValidationRequest } from '../../validation/contract.js';
 import { StageError } from '../../validation/contract.js';
 import { OnnxValidator } from '../../validation/pipeline.js';
+import { INPUT_ERROR_REASONS } from '../../validation/reasons.js';
 import { GLOBAL_HELP, noMorePositionals, parseCommand, positiveNumberFlag } from '../args.js';
 import { UsageError } from '../errors.js';
 import { DIGEST_RE, digestFile, existingFile, fileUri, isUri, localPathOf, readCheckpointManifest } from '../files.js';
@@ -21,7 +22,8 @@ export const help = `Usage: modelgate validate --candidate <path|uri> [--baselin
 Runs the operator's validation pipeline on this machine: fetch (digest checked), then the
 architecture, holdout, benchmark and regression gates. Paths become file:// URIs (their folders
 become the allowed file roots) and their digests are computed here; remote URIs need a digest
-from a flag or from --checkpoint. Exit code 0: passed; 1: blocked; 2: usage or input error.
+from a flag or from --checkpoint. Exit code 0: passed; 1: blocked; 2: usage or input error (a missing field,
+an output or label that does not fit, a task that does not fit the model).
 
 Flags:
   --candidate <path|uri>      the model to validate (default: spec.artifact of --checkpoint)
@@ -29,13 +31,19 @@ Flags:
   --holdout <path|uri>        holdout dataset (.jsonl or .npz) (default: the manifest's)
   --task <task>               classification (default), regression or conversion
   --label-field <name>        label field in the holdout records (default "label")
-  --output-name <name>        model output holding the prediction (default: the first)
+  --output-name <name>        model output holding the prediction (default: the only
+                              floating-point output, e.g. probabilities over a label)
   --checkpoint <file>         a ModelCheckpoint manifest: its spec.validation, spec.training and
                               spec.artifact are used (flags override them)
   --candidate-digest <sha256:...>, --baseline-digest <...>, --holdout-digest <...>
                               digests for remote URIs (or to check local files against)
   --policy <policy>           architecture policy: Strict (default), Compatible or Skip
   --skip-benchmark            do not run the benchmark gate
+  --critical-metric <name>    a metric that blocks (repeatable; default: the task's primary one:
+                              accuracy, auc or rmse; training.<name> for a training metric)
+  --confidence <0.5-0.999>    one-sided confidence of the regression bounds (default 0.95)
+  --insufficient-evidence <Block|Warn>
+                              when the holdout is too small to tell (default Block)
   --trust-host <host[:port]>  allow http:// and private addresses for this host (repeatable)
   --timeout <seconds>         overall deadline (default: the spec's, else 600)
   --cache-dir <dir>           keep fetched files here (default: a temporary folder, removed)
@@ -56,6 +64,9 @@ const OPTIONS = {
   'holdout-digest': { type: 'string' },
   policy: { type: 'string' },
   'skip-benchmark': { type: 'boolean' },
+  'critical-metric': { type: 'string', multiple: true },
+  confidence: { type: 'string' },
+  'insufficient-evidence': { type: 'string' },
   'trust-host': { type: 'string', multiple: true },
   timeout: { type: 'string' },
   'cache-dir': { type: 'string' },
@@ -161,6 +172,17 @@ export async function run(args: string[]): Promise<number> {
   }
   if (policy) spec.architecture = { ...(spec.architecture ?? {}), policy: policy as ArchitecturePolicy };
   if (values['skip-benchmark']) spec.benchmark = { ...(spec.benchmark ?? {}), enabled: false };
+  if (values['critical-metric']) spec.regression = { ...(spec.regression ?? {}), criticalMetrics: values['critical-metric'] };
+  if (values.confidence !== undefined) {
+    const c = Number(values.confidence);
+    if (!(c > 0.5 && c <= 0.999)) throw new UsageError(`--confidence ${values.confidence} is not a number in (0.5, 0.999]: pass e.g. --confidence 0.95.`);
+    spec.regression = { ...(spec.regression ?? {}), confidence: c };
+  }
+  const ie = values['insufficient-evidence'];
+  if (ie !== undefined) {
+    if (ie !== 'Block' && ie !== 'Warn') throw new UsageError(`--insufficient-evidence ${ie} is not Block or Warn: pick one.`);
+    spec.regression = { ...(spec.regression ?? {}), insufficientEvidence: ie };
+  }
   if (timeoutS !== undefined) spec.timeoutSeconds = timeoutS;
 
   const training: TrainingSpec | undefined = mspec.training;
@@ -205,13 +227,14 @@ export async function run(args: string[]): Promise<number> {
 
   if (format === 'json') printData('json', { passed: report.passed, reason: report.reason, message: report.message, severity: report.severity, stages: report.stages, full: report.full });
   else write(renderReport(report));
-  return report.passed ? 0 : 1;
+  // A wrong field or file is the user's to fix, not a verdict on the model: exit 2, not "blocked".
+  return report.passed ? 0 : INPUT_ERROR_REASONS.has(report.reason) ? 2 : 1;
 }
 
 /** A StageError (digest mismatch, invalid model, crash, timeout) as a blocked report. */
 function errorReport(err: StageError): ValidationReport {
   const stage: StageResult = { stage: err.stage, verdict: err.terminal ? 'Failed' : 'Error', reason: err.reason, message: err.message };
-  return { passed: false, reason: err.reason, message: `${err.stage}: ${err.message}`, severity: 'NONE', stages: [stage], full: { error: { reason: err.reason, message: err.message, terminal: err.terminal, stage: err.stage } } };
+  return { passed: false, reason: err.reason, message: `${err.stage}: ${err.message}`, stages: [stage], full: { error: { reason: err.reason, message: err.message, terminal: err.terminal, stage: err.stage } } };
 }
 
 export function renderReport(report: ValidationReport): string {
@@ -219,5 +242,5 @@ export function renderReport(report: ValidationReport): string {
     s.stage, s.verdict, s.reason, s.durationMs !== undefined ? `${formatNumber(s.durationMs)}ms` : undefined, pairs(s.summary),
   ]));
   const verdict = report.passed ? 'PASSED' : 'BLOCKED';
-  return `${lines}\n${verdict} ${report.reason} severity ${report.severity}: ${report.message}`;
+  return `${lines}\n${verdict} ${report.reason} severity ${report.severity ?? '-'}: ${report.message}`;
 }

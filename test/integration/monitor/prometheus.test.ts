@@ -19,6 +19,8 @@ const vars = { model: 'ranker', version: 'v2', namespace: 'ads', deployment: 'ra
 const CONVERSION_RATE =
   'sum(modelgate_outcome_conversions_total{model="{{model}}",version="{{version}}"}) / sum(modelgate_outcome_clicks_total{model="{{model}}",version="{{version}}"})';
 
+const OUTCOMES_TOKEN = 'outcomes-token-for-the-prometheus-test';
+
 function scalarOf(r: QueryResult): number | undefined {
   if (r.kind === 'scalar') return r.value;
   if (r.kind === 'vector' && r.samples.length === 1) return r.samples[0]?.value;
@@ -50,7 +52,7 @@ describe('monitor against a real Prometheus', function () {
     const model = await writeArtifact(dir, 'model.onnx', classifierModel({ features: 4, classes: 3 }));
     [prom, server] = await Promise.all([
       startPrometheus({ scrapeInterval: 1 }),
-      startInferenceServer({ modelPath: model.path, modelName: 'ranker', modelVersion: 'v2', expectedDigest: model.digest }),
+      startInferenceServer({ modelPath: model.path, modelName: 'ranker', modelVersion: 'v2', expectedDigest: model.digest, outcomesToken: OUTCOMES_TOKEN }),
     ]);
     client = new PrometheusClient({ url: prom.url, timeoutMs: 3000 });
     instance = new URL(server.url).host;
@@ -103,6 +105,7 @@ describe('monitor against a real Prometheus', function () {
   it('turns outcome events into a conversion-rate series Prometheus can query', async () => {
     const res = await fetch(`${server.url}/v2/models/ranker/outcomes`, {
       method: 'POST',
+      headers: { authorization: `Bearer ${OUTCOMES_TOKEN}` },
       body: JSON.stringify({ clicks: 99, conversions: 19, events: [{ type: 'click' }, { type: 'conversion', revenue: 5 }] }),
     });
     assert.equal(res.status, 200);
@@ -124,7 +127,7 @@ describe('monitor against a real Prometheus', function () {
       scalarOf(await client.query(convs)) ?? NaN,
     ];
     const [k0, c0] = await read();
-    const load = startLoad({ url: server.url, model: 'ranker', rate: 40, durationMs: 20_000, clickThroughRate: 0.5, conversionRate: 0.5 });
+    const load = startLoad({ url: server.url, model: 'ranker', rate: 40, durationMs: 20_000, clickThroughRate: 0.5, conversionRate: 0.5, outcomesToken: OUTCOMES_TOKEN });
     await new Promise((r) => setTimeout(r, 2500));
     const phase1 = load.stats();
     load.setConversionRate(0.3); // 40% lower
@@ -148,7 +151,7 @@ describe('monitor against a real Prometheus', function () {
       durationSeconds: 600,
       metrics: [{ name: 'conversion-rate', query: CONVERSION_RATE, direction: 'HigherIsBetter', maxRelativeDegradation: 0.1 }],
     };
-    const metric = spec.metrics[0] as AnalysisMetricSpec;
+    const metric = spec.metrics?.[0] as AnalysisMetricSpec;
     const secondPhase = `(${convs} - ${c0 + phase1.conversions}) / (${clicks} - ${k0 + phase1.clicks})`;
     const measurement = judge(metric, await client.query(secondPhase), phase1.conversions / phase1.clicks, undefined);
     assert.equal(measurement.phase, 'Failed', measurement.message);
