@@ -1,0 +1,145 @@
+// Validation as Kubernetes Jobs on the real node (spec.validation.runner: Job): the operator, as
+// installed from deploy/ plus scripts/local, starts one Job per checkpoint generation in the
+// checkpoint's namespace; its pod runs the project image's validation entry point with no
+// ServiceAccount token, fetches the model from the pod network's store itself and prints its
+// report, which the operator reads from the pod's log. A pod given too little memory is
+// OOM-killed by the kernel, and the checkpoint ends Failed with that reason.
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { CONDITION, getCondition } from '../../src/api/conditions.js';
+import type { ModelCheckpoint, StageResult } from '../../src/api/types.js';
+import { jobName, parseJobResult } from '../../src/validation/job-spec.js';
+import { freshNamespace } from '../harness/controlplane.js';
+import { apply, checkpoint, getJson } from '../harness/fixtures.js';
+import { ensureProjectImage } from '../harness/image.js';
+import { classifierModel, randomWeights, tempDir, weightsOnlyUpdate, writeArtifact, type WrittenFile } from '../harness/models.js';
+import { sharedNodeCluster, type NodeCluster } from '../harness/nodecluster.js';
+import { phaseIs, waitForCheckpoint } from '../harness/operator.js';
+import { ensureInClusterOperator, operatorLogs, outcomesSecret, rolloutStatus, sampleDeployment } from '../harness/pods.js';
+import { startModelStore, type ModelStore } from '../harness/store.js';
+
+interface JobObj {
+  metadata: { name: string; uid: string; ownerReferences?: Array<{ kind: string; uid: string }> };
+  spec: { backoffLimit: number; activeDeadlineSeconds: number; ttlSecondsAfterFinished: number };
+}
+interface PodObj {
+  metadata: { name: string };
+  spec: {
+    automountServiceAccountToken?: boolean;
+    securityContext?: { runAsNonRoot?: boolean };
+    containers: Array<{ name: string; env?: Array<{ name: string }>; volumeMounts?: Array<{ mountPath: string }>; securityContext?: { readOnlyRootFilesystem?: boolean } }>;
+  };
+  status?: { containerStatuses?: Array<{ state?: { terminated?: { reason?: string } } }> };
+}
+
+/** What two runs of the same gates on the same inputs must agree on (times and latencies differ run to run). */
+const verdicts = (stages: readonly StageResult[] | undefined): Array<[string, string, string]> => (stages ?? []).map((s) => [s.stage, s.verdict, s.reason]);
+
+describe('e2e: validation as Kubernetes Jobs, on real pods', function () {
+  this.timeout(900_000);
+  let c: NodeCluster;
+  let store: ModelStore;
+  let dir: string;
+  let ns: string;
+  let a1: WrittenFile;
+  let a2: WrittenFile;
+
+  before(async function () {
+    this.timeout(1_800_000);
+    c = await sharedNodeCluster();
+    c.node.importImage(ensureProjectImage());
+    dir = await tempDir('modelgate-jobs-');
+    store = await startModelStore(c.node, path.join(dir, 'store'));
+    await ensureInClusterOperator(c);
+    const base = randomWeights(4, 3, 1);
+    const next = weightsOnlyUpdate(base, 0.01, 5);
+    ns = await freshNamespace(c.cp, 'jobs');
+    const put = async (name: string, bytes: Uint8Array): Promise<WrittenFile> => {
+      const w = await writeArtifact(dir, name, bytes);
+      return { ...w, uri: store.put(w.path) };
+    };
+    a1 = await put(`${ns}-v1.onnx`, classifierModel({ features: 4, classes: 3, weights: base.weights, bias: base.bias }));
+    a2 = await put(`${ns}-v2.onnx`, classifierModel({ features: 4, classes: 3, weights: next.weights, bias: next.bias }));
+    await apply(c.cp, ns, outcomesSecret(), sampleDeployment('ranker', a1.uri, a1.digest, 'v1'));
+    await rolloutStatus(c, ns, 'ranker');
+  });
+
+  after(async function () {
+    this.timeout(180_000);
+    if (ns) await c.cp.kubectl(['-n', ns, 'delete', 'deployment/ranker', '--ignore-not-found', '--wait=true', '--timeout=90s']);
+    await store?.stop();
+  });
+
+  const when = (name: string, ok: (cp: ModelCheckpoint) => boolean, timeoutMs: number): Promise<ModelCheckpoint> =>
+    waitForCheckpoint(c.cp, ns, name, ok, timeoutMs).catch(async (err: unknown) => {
+      const now = await getJson<ModelCheckpoint>(c.cp, ns, 'modelcheckpoint', name).catch(() => undefined);
+      const jobs = (await c.cp.kubectl(['-n', ns, 'get', 'jobs,pods', '-o', 'wide'])).stdout;
+      throw new Error(`${(err as Error).message}\n${name}: ${now?.status?.phase} ${JSON.stringify(now?.status?.conditions)}\n${jobs}\noperator:\n${(await operatorLogs(c)).slice(-3000)}`);
+    });
+  const podsOf = async (job: JobObj): Promise<PodObj[]> => (await getJson<{ items: PodObj[] }>(c.cp, ns, 'pods', '-l', `batch.kubernetes.io/controller-uid=${job.metadata.uid}`)).items;
+
+  it('a checkpoint with runner Job is validated by a Job pod with no token, and deployed; the status holds the pod\'s report', async () => {
+    await apply(c.cp, ns, checkpoint('v1', a1, { validation: { runner: 'Job', benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } }));
+    const v1 = await when('v1', phaseIs('Healthy', 'Failed', 'Rejected', 'RolledBack'), 300_000);
+    assert.equal(v1.status?.phase, 'Healthy', JSON.stringify(v1.status?.conditions));
+    assert.ok(v1.status?.history?.some((h) => h.phase === 'Deployed'));
+    const jobs = (await getJson<{ items: JobObj[] }>(c.cp, ns, 'jobs')).items;
+    assert.deepEqual(jobs.map((j) => j.metadata.name), [jobName(v1.metadata.uid as string, v1.metadata.generation as number)], 'exactly one Job, named for uid and generation');
+    const job = jobs[0]!;
+    assert.deepEqual(job.metadata.ownerReferences?.map((o) => [o.kind, o.uid]), [['ModelCheckpoint', v1.metadata.uid]]);
+    assert.equal(job.spec.backoffLimit, 0);
+    assert.equal(job.spec.activeDeadlineSeconds, 600);
+    const pods = await podsOf(job);
+    assert.equal(pods.length, 1);
+    const pod = pods[0]!;
+    assert.equal(pod.spec.automountServiceAccountToken, false);
+    const container = pod.spec.containers[0]!;
+    assert.ok(!(container.volumeMounts ?? []).some((m) => m.mountPath.startsWith('/var/run/secrets')), `no token mounted: ${JSON.stringify(container.volumeMounts)}`);
+    assert.ok(!(container.env ?? []).some((e) => e.name.startsWith('KUBERNETES_') || e.name === 'POD_NAME'), `no operator env: ${JSON.stringify(container.env)}`);
+    assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(pod.spec.securityContext?.runAsNonRoot, true);
+    const log = await c.cp.kubectl(['-n', ns, 'logs', pod.metadata.name]);
+    assert.equal(log.code, 0, log.stderr);
+    const report = parseJobResult(log.stdout, { uid: v1.metadata.uid as string, generation: v1.metadata.generation as number, digest: a1.digest });
+    assert.equal(report.passed, true);
+    assert.deepEqual(verdicts(v1.status?.stages), verdicts(report.stages));
+  });
+
+  it('a Job\'s report matches the in-process one on the same inputs', async () => {
+    // Both against v1 in production, held (autoDeploy false) once Validated.
+    const held = { rollout: { autoDeploy: false } };
+    await apply(c.cp, ns, checkpoint('v2-inprocess', a2, { ...held, version: 'v2a', validation: { runner: 'InProcess', benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } }), checkpoint('v2-job', a2, { ...held, version: 'v2b', validation: { runner: 'Job', benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } }));
+    const [inProcess, inJob] = await Promise.all([when('v2-inprocess', phaseIs('Validated', 'Failed', 'Rejected'), 300_000), when('v2-job', phaseIs('Validated', 'Failed', 'Rejected'), 300_000)]);
+    assert.equal(inProcess.status?.phase, 'Validated');
+    assert.equal(inJob.status?.phase, 'Validated');
+    assert.ok((inJob.status?.stages ?? []).length >= 4, JSON.stringify(inJob.status?.stages));
+    assert.deepEqual(verdicts(inJob.status?.stages), verdicts(inProcess.status?.stages));
+    // The architecture and regression gates are deterministic: their numbers agree too.
+    const numbers = (cp: ModelCheckpoint, stage: string): unknown => cp.status?.stages?.find((s) => s.stage === stage)?.summary;
+    for (const stage of ['architecture', 'regression']) assert.deepEqual(numbers(inJob, stage), numbers(inProcess, stage), stage);
+    // Side by side on the same model and node, for docs/benchmarks.md: Validating -> Validated
+    // as status.history records it (whole seconds), and the gates' own time.
+    const wall = (cp: ModelCheckpoint): number => {
+      const at = (phase: string): number => Date.parse(cp.status?.history?.find((h) => h.phase === phase)?.time ?? '');
+      return (at('Validated') - at('Validating')) / 1000;
+    };
+    const gates = (cp: ModelCheckpoint): number => (cp.status?.stages ?? []).reduce((t, s) => t + (s.durationMs ?? 0), 0);
+    process.stderr.write(`validation time, Job / in-process: wall ${wall(inJob)} s / ${wall(inProcess)} s; gates ${gates(inJob).toFixed(0)} ms / ${gates(inProcess).toFixed(0)} ms\n`);
+    const jobs = (await getJson<{ items: JobObj[] }>(c.cp, ns, 'jobs')).items.map((j) => j.metadata.name);
+    assert.ok(jobs.includes(jobName(inJob.metadata.uid as string, inJob.metadata.generation as number)));
+    assert.ok(!jobs.includes(jobName(inProcess.metadata.uid as string, inProcess.metadata.generation as number)), 'no Job for the InProcess checkpoint');
+  });
+
+  it('a model given a memory limit below its needs ends Failed with OOMKilled in status', async () => {
+    await apply(c.cp, ns, checkpoint('v3-small', a2, { version: 'v3', validation: { runner: 'Job', job: { resources: { limits: { memory: '40Mi' } } } } }));
+    const v3 = await when('v3-small', phaseIs('Failed', 'Validated', 'Healthy', 'Rejected'), 300_000);
+    assert.equal(v3.status?.phase, 'Failed');
+    const ready = getCondition(v3.status?.conditions, CONDITION.ready);
+    assert.equal(ready?.reason, 'OOMKilled', JSON.stringify(v3.status?.conditions));
+    assert.match(ready?.message ?? '', /memory limit/);
+    const job = (await getJson<JobObj>(c.cp, ns, 'job', jobName(v3.metadata.uid as string, v3.metadata.generation as number)));
+    const pods = await podsOf(job);
+    assert.equal(pods.length, 1, 'backoffLimit 0: one pod, no second try');
+    assert.equal(pods[0]!.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'OOMKilled');
+  });
+});
