@@ -1,18 +1,26 @@
 // The live guard's step for one checkpoint: measure each metric in Prometheus once per
 // interval, judge it, count it, decide. Fetching (MetricProvider) and judging (analysis.ts,
-// pure) stay apart; this file only sequences them and keeps the state in status.
-import type { AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
+// pure) stay apart; this file only sequences them and keeps the state in status. The metrics are
+// the ones recorded in status when the analysis started (templates resolved), not the spec's.
+import type { AnalysisMetricSpec, AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
 import {
   ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, judge, renderQuery, updateCounts, type QueryVars,
 } from '../monitor/analysis.js';
-import type { MetricProvider } from '../monitor/prometheus.js';
+import { REASON } from '../api/reasons.js';
+import type { MetricProvider, PrometheusUrlPolicy } from '../monitor/prometheus.js';
 import type { AnalysisOutcome, Analyzer } from './reconciler.js';
 
 export interface PrometheusAnalyzerOptions {
   /** A provider for a Prometheus URL (one per URL, reused). */
   provider: (url: string) => MetricProvider;
   defaultUrl?: string;
-  onMeasurement?: (namespace: string, checkpoint: string, m: Measurement) => void;
+  /**
+   * The Prometheus URLs the operator may query (the default URL among them). A checkpoint naming
+   * any other holds with PrometheusUrlNotAllowed and nothing is asked. Without a policy, only the
+   * default URL is allowed.
+   */
+  urls?: PrometheusUrlPolicy;
+  onMeasurement?: (namespace: string, checkpoint: string, m: Measurement, metric: AnalysisMetricSpec) => void;
 }
 
 export const NO_PROMETHEUS = 'NoPrometheus';
@@ -20,17 +28,37 @@ export const NO_PROMETHEUS = 'NoPrometheus';
 export class PrometheusAnalyzer implements Analyzer {
   constructor(private readonly o: PrometheusAnalyzerOptions) {}
 
+  /**
+   * PrometheusUrlNotAllowed when the checkpoint names a Prometheus URL the operator was not
+   * started with. The reconciler asks before the deploy (the checkpoint stalls, the Deployment
+   * unchanged); analyze() asks again for a running analysis (it holds, nothing is queried).
+   */
+  refusal(cp: ModelCheckpoint): { reason: typeof REASON.PrometheusUrlNotAllowed; message: string } | undefined {
+    const url = cp.spec.analysis?.prometheusUrl;
+    if (url === undefined) return undefined;
+    const allowed = this.o.urls ? this.o.urls.allows(url) : url === this.o.defaultUrl;
+    if (allowed) return undefined;
+    const list = this.o.urls?.urls ?? (this.o.defaultUrl ? [this.o.defaultUrl] : []);
+    return {
+      reason: REASON.PrometheusUrlNotAllowed,
+      message: `spec.analysis.prometheusUrl "${url}" is not one of the Prometheus URLs this operator may query (${list.length > 0 ? list.join(', ') : 'none configured'}): use one of them, or remove the field to use the operator's default; an operator admin can add a URL with --prometheus-urls (env MODELGATE_PROMETHEUS_URLS). Nothing is queried there; the checkpoint resumes once its spec names an allowed URL`,
+    };
+  }
+
   async analyze(cp: ModelCheckpoint, now: Date, signal?: AbortSignal): Promise<AnalysisOutcome> {
     const spec = cp.spec.analysis;
     const prev: AnalysisStatus = cp.status?.analysis ?? {};
     const intervalMs = (spec?.intervalSeconds ?? 30) * 1000;
-    if (!spec || spec.metrics.length === 0) {
+    const metrics = prev.resolved?.metrics ?? spec?.metrics ?? [];
+    if (!spec || metrics.length === 0) {
       return { analysis: prev, action: 'Healthy', reason: 'NoAnalysis', message: 'no analysis metrics configured', requeueAfterMs: intervalMs };
     }
     const url = spec.prometheusUrl ?? this.o.defaultUrl;
     if (!url) {
       return { analysis: prev, action: 'Hold', reason: NO_PROMETHEUS, message: 'no Prometheus to ask: set spec.analysis.prometheusUrl or the operator flag --prometheus-url', requeueAfterMs: intervalMs };
     }
+    const refused = this.refusal(cp);
+    if (refused) return { analysis: prev, action: 'Hold', ...refused, requeueAfterMs: intervalMs };
     const startedAt = prev.startedAt ?? now.toISOString();
     const started = Date.parse(startedAt);
     const delayMs = (spec.initialDelaySeconds ?? 0) * 1000;
@@ -42,7 +70,7 @@ export class PrometheusAnalyzer implements Analyzer {
     if (last !== undefined && now.getTime() - last < intervalMs) {
       // Woken early (an event, our own status write): measure on the interval, never faster.
       // A rollback or the end of the window is acted on at once.
-      const d = decideAnalysis(spec, prev.counts, prev.measurements ?? [], (now.getTime() - started) / 1000);
+      const d = decideAnalysis({ ...spec, metrics }, prev.counts, prev.measurements ?? [], (now.getTime() - started) / 1000);
       if (d.action === 'Continue' || d.action === 'Hold') {
         return { analysis: prev, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs - (now.getTime() - last) };
       }
@@ -55,12 +83,15 @@ export class PrometheusAnalyzer implements Analyzer {
     const deployedAt = cp.status?.deployment?.deployedAt ? new Date(cp.status.deployment.deployedAt) : new Date(started);
     const baseline: Record<string, number> = { ...(prev.baseline ?? {}) };
     const added: Measurement[] = [];
-    for (const metric of spec.metrics) {
+    for (const metric of metrics) {
+      // Past the reconcile's deadline: stop asking and record nothing, so a slow Prometheus
+      // never turns into Error measurements against the checkpoint; the reconcile is retried.
+      signal?.throwIfAborted();
       let query: string;
       try {
         query = renderQuery(metric.query, vars);
       } catch (err) {
-        added.push({ metric: metric.name, phase: 'Error', at: now.toISOString(), message: `spec.analysis.metrics[${metric.name}].query: ${(err as Error).message}` });
+        added.push({ metric: metric.name, phase: 'Error', at: now.toISOString(), message: `${prev.resolved?.templates.some((t) => t.metrics.includes(metric.name)) ? 'template metric' : 'spec.analysis.metrics'}[${metric.name}].query: ${(err as Error).message}` });
         continue;
       }
       if (metric.maxRelativeDegradation !== undefined && baseline[metric.name] === undefined) {
@@ -92,12 +123,13 @@ export class PrometheusAnalyzer implements Analyzer {
       const result = await provider.measure(query, now, signal);
       const m = judge(metric, result, baseline[metric.name], spec.bands, { at: now, query });
       added.push(m);
-      this.o.onMeasurement?.(ns, cp.metadata.name as string, m);
+      this.o.onMeasurement?.(ns, cp.metadata.name as string, m, metric);
     }
+    signal?.throwIfAborted();
     const counts = updateCounts(prev.counts, added);
     const measurements = appendMeasurements(prev.measurements, added, ANALYSIS_DEFAULTS.keepMeasurements);
-    const d = decideAnalysis(spec, counts, measurements, (now.getTime() - started) / 1000);
-    const analysis: AnalysisStatus = { startedAt, baseline, counts, measurements, lastMeasuredAt: now.toISOString(), decision: `${d.action}: ${d.reason}` };
+    const d = decideAnalysis({ ...spec, metrics }, counts, measurements, (now.getTime() - started) / 1000);
+    const analysis: AnalysisStatus = { ...(prev.resolved ? { resolved: prev.resolved } : {}), startedAt, baseline, counts, measurements, lastMeasuredAt: now.toISOString(), decision: `${d.action}: ${d.reason}` };
     return { analysis, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs };
   }
 }

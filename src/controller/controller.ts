@@ -1,17 +1,22 @@
 // Wires informers to the work queue and the queue to the reconciler. Events only enqueue keys:
-// a checkpoint event its own key, a Deployment event the keys of the checkpoints that target it.
-import type { ModelCheckpoint } from '../api/types.js';
+// a checkpoint event its own key, a Deployment event the keys of the checkpoints that target it,
+// an analysis template event the keys of the checkpoints that reference it.
+import { CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND, type AnalysisTemplate, type ModelCheckpoint, type ValidationRunner } from '../api/types.js';
 import type { KubeClient } from '../kube/client.js';
 import { paths } from '../kube/client.js';
 import { Checkpoints } from '../kube/checkpoints.js';
 import { Deployments, factsOf, type DeploymentFacts } from '../kube/deployments.js';
 import { EventRecorder } from '../kube/events.js';
 import { SupervisedInformer } from '../kube/informer.js';
+import { AnalysisTemplates } from '../kube/templates.js';
+import { refKey, templateKey, templateRefs } from '../monitor/templates.js';
 import type { CheckpointValidator } from '../validation/contract.js';
 import { inReconcile, withReconcileFields } from './context.js';
 import { JobRegistry } from './jobs.js';
 import { runWorkers, WorkQueue } from './queue.js';
-import { Reconciler, type Analyzer, type AuditLog, type Logger, type ReconcileObserver } from './reconciler.js';
+import type { RetryPolicy } from './phases.js';
+import { Reconciler, type Analyzer, type AuditLog, type Logger, type ReconcileObserver, type ValidationJobRunner } from './reconciler.js';
+import { digestsToKeep } from '../validation/cache-budget.js';
 
 interface KObj {
   metadata?: { name?: string; namespace?: string; uid?: string };
@@ -32,21 +37,47 @@ export interface ControllerOptions {
   onReconcile?: (result: 'success' | 'requeue' | 'error', seconds: number) => void;
   afterDeploymentPatch?: () => void;
   rollbackHistory?: number;
+  /** How transient failures of fetch and validation are retried. */
+  retryPolicy?: RetryPolicy;
+  /** Deadline of one reconcile (ms); past it the reconcile is aborted and retried with backoff. Default 30 s. */
+  reconcileDeadlineMs?: number;
+  /** Validation as Kubernetes Jobs (spec.validation.runner: Job) and the runner of checkpoints that name none. */
+  validationJobs?: ValidationJobRunner;
+  defaultRunner?: ValidationRunner;
 }
+
+/** Phases a checkpoint passes through on its own; one that stays long in them is stuck. */
+/** How many delivered Deployment versions are remembered per Deployment (see deliveredDeployments). */
+const DELIVERED_KEPT = 256;
+const TRANSIENT_PHASES: ReadonlySet<string> = new Set(['Pending', 'Fetching', 'Validating', 'Validated', 'Deploying', 'Deployed']);
 
 export class Controller {
   readonly queue: WorkQueue;
   readonly checkpointInformer: SupervisedInformer<ModelCheckpoint & KObj>;
   readonly deploymentInformer: SupervisedInformer<KObj>;
+  readonly templateInformer: SupervisedInformer<AnalysisTemplate>;
+  readonly clusterTemplateInformer: SupervisedInformer<AnalysisTemplate>;
   readonly jobs: JobRegistry;
   private readonly reconciler: Reconciler;
   /** `<ns>/<deployment>` → keys of the checkpoints that target it. */
   private readonly byTarget = new Map<string, Set<string>>();
   private readonly targetOf = new Map<string, string>();
+  /** Template key (monitor/templates.ts templateKey) → keys of the checkpoints that reference it. */
+  private readonly byTemplate = new Map<string, Set<string>>();
+  private readonly templatesOf = new Map<string, string[]>();
   private workersDone?: Promise<void>;
+  /** Aborted by stop(): running reconciles (their Prometheus queries) end at once. */
+  private readonly stopping = new AbortController();
   /** Objects this operator wrote that the informer has not delivered yet (read your own writes). */
   private readonly written = new Map<string, { cp: ModelCheckpoint; at: number }>();
   private readonly writtenDeployments = new Map<string, { facts: DeploymentFacts; at: number }>();
+  /**
+   * The resourceVersions the Deployment watch delivered lately, per Deployment: a write whose
+   * version is among them is in the cache already (or behind it), so it must not be served
+   * instead of the cache. Under a storm of other writers the watch can pass our write by several
+   * versions before the write's own response arrives.
+   */
+  private readonly deliveredDeployments = new Map<string, string[]>();
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue({ onDepth: o.onQueueDepth });
@@ -56,12 +87,15 @@ export class Controller {
       o.log.warn('informer stopped; restarting', { resource, error: err instanceof Error ? err.message : String(err), retryInMs });
     this.checkpointInformer = new SupervisedInformer(o.client, 'modelcheckpoints', paths.checkpoints(), { resyncMs: o.resyncMs, onUp: up('modelcheckpoints'), onError: informerError('modelcheckpoints') });
     this.deploymentInformer = new SupervisedInformer(o.client, 'deployments', paths.deployments(), { resyncMs: o.resyncMs, onUp: up('deployments'), onError: informerError('deployments') });
+    this.templateInformer = new SupervisedInformer(o.client, 'modelanalysistemplates', paths.analysisTemplates(), { resyncMs: o.resyncMs, onUp: up('modelanalysistemplates'), onError: informerError('modelanalysistemplates') });
+    this.clusterTemplateInformer = new SupervisedInformer(o.client, 'clustermodelanalysistemplates', paths.clusterAnalysisTemplates(), { resyncMs: o.resyncMs, onUp: up('clustermodelanalysistemplates'), onError: informerError('clustermodelanalysistemplates') });
 
     const onCheckpoint = (cp: ModelCheckpoint & KObj): void => {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
       // The watch delivers in resourceVersion order: once our write arrives, the cache is as new.
       if (this.written.get(key)?.cp.metadata.resourceVersion === cp.metadata.resourceVersion) this.written.delete(key);
       this.index(key, `${cp.metadata.namespace}/${cp.spec?.target?.deployment}`);
+      this.indexTemplates(key, templateRefs(cp.spec?.analysis).map((ref) => refKey(ref, cp.metadata.namespace as string)));
       this.queue.add(key);
     };
     this.checkpointInformer.on('add', onCheckpoint);
@@ -71,15 +105,31 @@ export class Controller {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
       this.written.delete(key);
       this.index(key, undefined);
+      this.indexTemplates(key, []);
       if (cp.metadata.uid) this.jobs.cancel(cp.metadata.uid);
       this.queue.add(key);
     });
     const onDeployment = (d: KObj & { metadata?: { resourceVersion?: string } }): void => {
       const dkey = `${d.metadata?.namespace}/${d.metadata?.name}`;
       if (this.writtenDeployments.get(dkey)?.facts.resourceVersion === d.metadata?.resourceVersion) this.writtenDeployments.delete(dkey);
+      if (d.metadata?.resourceVersion) {
+        const seen = this.deliveredDeployments.get(dkey) ?? [];
+        seen.push(d.metadata.resourceVersion);
+        this.deliveredDeployments.set(dkey, seen.slice(-DELIVERED_KEPT));
+      }
       for (const key of this.byTarget.get(`${d.metadata?.namespace}/${d.metadata?.name}`) ?? []) this.queue.add(key);
     };
     for (const ev of ['add', 'update', 'delete', 'resync'] as const) this.deploymentInformer.on(ev, onDeployment);
+    // A template that appears or changes wakes the checkpoints waiting for it (a running analysis
+    // reads its recorded copy, so for those the wake-up changes nothing).
+    const onTemplate = (kind: AnalysisTemplate['kind']) => (t: AnalysisTemplate): void => {
+      for (const key of this.byTemplate.get(templateKey(kind, t.metadata?.name ?? '', t.metadata?.namespace)) ?? []) this.queue.add(key);
+    };
+    for (const ev of ['add', 'update', 'delete', 'resync'] as const) {
+      this.templateInformer.on(ev, onTemplate(TEMPLATE_KIND));
+      this.clusterTemplateInformer.on(ev, onTemplate(CLUSTER_TEMPLATE_KIND));
+    }
+    const templates = new AnalysisTemplates(o.client);
 
     const client = o.client;
     this.reconciler = new Reconciler({
@@ -88,6 +138,8 @@ export class Controller {
       events: new EventRecorder(client, 'modelgate.io/operator', o.identity ?? 'modelgate', (err) => o.log.warn('event not written', { error: String(err) })),
       validator: o.validator,
       jobs: this.jobs,
+      ...(o.validationJobs ? { validationJobs: o.validationJobs } : {}),
+      ...(o.defaultRunner ? { defaultRunner: o.defaultRunner } : {}),
       cachedCheckpoint: (ns, name) => this.checkpointInformer.get(name, ns),
       readCheckpoint: (ns, name) => {
         const key = `${ns}/${name}`;
@@ -100,31 +152,52 @@ export class Controller {
       noteWritten: (cp) => {
         // The watch may deliver our write before the write's own response arrives: then the
         // cache is already as new, and anything after it is newer still.
+        const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
         const cached = this.checkpointInformer.get(cp.metadata.name as string, cp.metadata.namespace);
-        if (cached?.metadata.resourceVersion === cp.metadata.resourceVersion) return;
-        this.written.set(`${cp.metadata.namespace}/${cp.metadata.name}`, { cp, at: Date.now() });
+        if (cached?.metadata.resourceVersion === cp.metadata.resourceVersion) {
+          // ... and an older write of ours must not be served in its place.
+          this.written.delete(key);
+          return;
+        }
+        this.written.set(key, { cp, at: Date.now() });
       },
       cachedDeployment: (ns, name): DeploymentFacts | null | undefined => {
         const key = `${ns}/${name}`;
         const d = this.deploymentInformer.isUp ? this.deploymentInformer.get(name, ns) : undefined;
         const mine = this.writtenDeployments.get(key);
-        if (mine && Date.now() - mine.at < 5_000 && (d as KObj & { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion !== mine.facts.resourceVersion) return mine.facts;
+        const passed = mine?.facts.resourceVersion !== undefined && this.deliveredDeployments.get(key)?.includes(mine.facts.resourceVersion);
+        if (mine && !passed && Date.now() - mine.at < 5_000 && (d as KObj & { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion !== mine.facts.resourceVersion) return mine.facts;
         this.writtenDeployments.delete(key);
         // A synced informer that does not hold it is an answer: the Deployment is absent.
         if (!d) return this.deploymentInformer.isUp ? null : undefined;
         return factsOf(d);
       },
       noteDeploymentWritten: (facts) => {
+        const key = `${facts.namespace}/${facts.name}`;
         const d = this.deploymentInformer.get(facts.name, facts.namespace) as (KObj & { metadata?: { resourceVersion?: string } }) | undefined;
-        if (d?.metadata?.resourceVersion === facts.resourceVersion) return;
-        this.writtenDeployments.set(`${facts.namespace}/${facts.name}`, { facts, at: Date.now() });
+        if (d?.metadata?.resourceVersion === facts.resourceVersion || (facts.resourceVersion !== undefined && this.deliveredDeployments.get(key)?.includes(facts.resourceVersion))) {
+          // The cache holds this write or newer: serve the cache, and drop an older write of ours
+          // that would otherwise be served in its place (it said, e.g., the old checkpoint runs).
+          this.writtenDeployments.delete(key);
+          return;
+        }
+        this.writtenDeployments.set(key, { facts, at: Date.now() });
       },
       analyzer: o.analyzer,
+      templates: {
+        // The synced cache is the answer (absent means absent); before it syncs, the apiserver.
+        read: async (ref, ns) => {
+          const informer = ref.clusterScope ? this.clusterTemplateInformer : this.templateInformer;
+          if (informer.isUp) return informer.get(ref.name, ref.clusterScope ? undefined : ns);
+          return templates.get(ref, ns);
+        },
+      },
       audit: o.audit,
       log: withReconcileFields(o.log),
       observer: o.observer,
       afterDeploymentPatch: o.afterDeploymentPatch,
       rollbackHistory: o.rollbackHistory,
+      retryPolicy: o.retryPolicy,
     });
   }
 
@@ -140,10 +213,32 @@ export class Controller {
     } else this.targetOf.delete(key);
   }
 
+  private indexTemplates(key: string, refs: string[]): void {
+    const old = this.templatesOf.get(key) ?? [];
+    if (old.length === refs.length && old.every((r, i) => r === refs[i])) return;
+    for (const r of old) {
+      const set = this.byTemplate.get(r);
+      set?.delete(key);
+      if (set?.size === 0) this.byTemplate.delete(r);
+    }
+    for (const r of refs) {
+      let set = this.byTemplate.get(r);
+      if (!set) this.byTemplate.set(r, (set = new Set()));
+      set.add(key);
+    }
+    if (refs.length > 0) this.templatesOf.set(key, refs);
+    else this.templatesOf.delete(key);
+  }
+
   private enqueueUid(uid: string): void {
     for (const cp of this.checkpointInformer.list()) {
       if (cp.metadata.uid === uid) this.queue.add(`${cp.metadata.namespace}/${cp.metadata.name}`);
     }
+  }
+
+  /** The artifacts the download cache must keep (rollback points, production), from the cache. */
+  keptDigests(): Set<string> {
+    return digestsToKeep(this.checkpointInformer.list());
   }
 
   /** Phase counts from the cache, for the checkpoints-by-phase gauge. */
@@ -156,23 +251,45 @@ export class Controller {
     return counts;
   }
 
+  /**
+   * For each checkpoint in a phase that should pass (not Healthy, Monitoring or a terminal one):
+   * the phase and when it entered it (the last history entry for that phase).
+   */
+  phaseAges(): Array<{ namespace: string; name: string; phase: string; since: string }> {
+    const out: Array<{ namespace: string; name: string; phase: string; since: string }> = [];
+    for (const cp of this.checkpointInformer.list()) {
+      const phase = cp.status?.phase ?? 'Pending';
+      if (!TRANSIENT_PHASES.has(phase)) continue;
+      const entered = [...(cp.status?.history ?? [])].reverse().find((h) => h.phase === phase)?.time ?? cp.metadata.creationTimestamp;
+      if (entered) out.push({ namespace: cp.metadata.namespace ?? '', name: cp.metadata.name ?? '', phase, since: entered });
+    }
+    return out;
+  }
+
   get synced(): boolean {
-    return this.checkpointInformer.isUp && this.deploymentInformer.isUp;
+    return this.checkpointInformer.isUp && this.deploymentInformer.isUp && this.templateInformer.isUp && this.clusterTemplateInformer.isUp;
   }
 
   /** Starts the informers (waits for their first list), then the workers. */
   async start(): Promise<void> {
-    await Promise.all([this.deploymentInformer.start(), this.checkpointInformer.start()]);
+    await Promise.all([this.deploymentInformer.start(), this.templateInformer.start(), this.clusterTemplateInformer.start(), this.checkpointInformer.start()]);
     const workers = this.o.workers ?? 4;
-    this.workersDone = runWorkers(this.queue, workers, (key) => this.reconcileOne(key), (key, err, retryInMs) => {
+    this.workersDone = runWorkers(this.queue, workers, (key, signal) => this.reconcileOne(key, signal), (key, err, retryInMs) => {
       this.o.log.error('reconcile failed; retrying', { key, error: err instanceof Error ? err.message : String(err), retryInMs, retries: this.queue.retries(key) });
+    }, {
+      deadlineMs: this.o.reconcileDeadlineMs ?? 30_000,
+      stop: this.stopping.signal,
+      onDeadline: (key, deadlineMs, retryInMs) => {
+        this.o.onReconcile?.('error', deadlineMs / 1000);
+        this.o.log.warn('reconcile passed its deadline: aborted its queries, the worker moves on; retrying', { key, deadlineMs, retryInMs, retries: this.queue.retries(key) });
+      },
     });
   }
 
-  private async reconcileOne(key: string): Promise<{ requeueAfterMs?: number } | void> {
+  private async reconcileOne(key: string, signal: AbortSignal): Promise<{ requeueAfterMs?: number } | void> {
     const started = performance.now();
     try {
-      const r = await inReconcile(key, () => this.reconciler.reconcile(key));
+      const r = await inReconcile(key, () => this.reconciler.reconcile(key, signal));
       this.o.onReconcile?.(r && r.requeueAfterMs !== undefined ? 'requeue' : 'success', (performance.now() - started) / 1000);
       return r;
     } catch (err) {
@@ -183,9 +300,10 @@ export class Controller {
 
   /** Stops taking work, waits for running reconciles, aborts background jobs. */
   async stop(): Promise<void> {
+    this.stopping.abort(new Error('the operator is stopping'));
     this.queue.shutdown();
     this.jobs.cancelAll();
     await this.workersDone;
-    await Promise.all([this.checkpointInformer.stop(), this.deploymentInformer.stop()]);
+    await Promise.all([this.checkpointInformer.stop(), this.deploymentInformer.stop(), this.templateInformer.stop(), this.clusterTemplateInformer.stop()]);
   }
 }

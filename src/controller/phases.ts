@@ -4,8 +4,11 @@
 // Pending → Fetching → Validating → Validated → Deploying → Deployed → Monitoring → Healthy,
 // ending in Rejected (a gate said no), Failed (the work could not be done), RolledBack (the live
 // guard or a person took it out) or Superseded (a newer checkpoint took the target).
+import { truncate } from '../api/conditions.js';
 import { REASON } from '../api/reasons.js';
-import type { ModelCheckpointSpec, ModelCheckpointStatus, Phase } from '../api/types.js';
+import { DEFAULT_MODEL_ENV, type ModelCheckpointSpec, type ModelCheckpointStatus, type Phase, type RetryStatus } from '../api/types.js';
+import { hasAnalysis } from '../monitor/templates.js';
+import type { RolloutView } from './rollout.js';
 
 /** Phases in which the checkpoint holds (or is about to hold) the claim on its Deployment. */
 export const CLAIMING_PHASES: ReadonlySet<Phase> = new Set(['Validated', 'Deploying', 'Deployed', 'Monitoring']);
@@ -19,7 +22,7 @@ const ALLOWED: Record<Phase, readonly Phase[]> = {
   Fetching: ['Validating', 'Failed', 'Pending'],
   Validating: ['Validated', 'Rejected', 'Failed', 'Pending'],
   Validated: ['Deploying', 'Deployed', 'Validating', 'Pending', 'Superseded'],
-  Deploying: ['Deployed', 'Failed', 'Validated', 'Pending'],
+  Deploying: ['Deployed', 'Failed', 'Validated', 'Pending', 'RolledBack'],
   Deployed: ['Monitoring', 'Healthy', 'Superseded', 'RolledBack', 'Pending'],
   Monitoring: ['Healthy', 'RolledBack', 'Superseded', 'Pending'],
   Healthy: ['Superseded', 'RolledBack', 'Pending'],
@@ -44,13 +47,19 @@ export type TargetView =
       runningDigest?: string;
       /** The digest the container's env actually carries (differs from runningDigest on drift). */
       envDigest?: string;
+      /** The URI the container's model env (MODEL_URI or spec.target.modelEnv) actually carries. */
+      envUri?: string;
       /** uid of the checkpoint the last rollback on this Deployment took out. */
       rolledBackFromUid?: string;
       /** uid of the checkpoint that holds the claim, and whether that claim is still live. */
       claimUid?: string;
       claimLive: boolean;
-      /** The Deployment controller has observed the latest spec and reported a revision. */
-      rolledOut: boolean;
+      /**
+       * How the rollout of this checkpoint's pods goes (src/controller/rollout.ts), read while it
+       * matters: when the Deployment runs this checkpoint and it is Validated, Deploying or
+       * Superseded. Undefined elsewhere, or when it could not be read.
+       */
+      rollout?: RolloutView;
     };
 
 export type JobView =
@@ -71,25 +80,56 @@ export interface View {
   job: JobView;
   /** The rollback annotation's value, if a person asked for one. */
   rollbackRequest?: string;
+  /** The generation a person approved with the promote annotation (for autoDeploy: false). */
+  promotedGeneration?: number;
   /** The digest of the checkpoint that was in production when this one was validated. */
   productionDigest?: string;
+  /**
+   * The analysis resolved from its templates, where the phase needs it (Validated, Deployed, and
+   * Monitoring without a recorded copy): how many metrics, from which templates, or why it cannot be had.
+   */
+  analysis?: AnalysisView;
+  /** The clock (ms since the epoch): when a transient failure's next attempt is due. Missing reads as due. */
+  now?: number;
+  /** How transient failures of the background work are retried (default DEFAULT_RETRY). */
+  retryPolicy?: RetryPolicy;
 }
+
+/** Transient failures of a phase's background work: attempts in all, first delay doubling up to a cap. */
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 5_000, maxDelayMs: 5 * 60_000 };
+
+/** The wait before the attempt after `failed` failed attempts: base, 2·base, 4·base, … capped. */
+export function retryDelayMs(policy: RetryPolicy, failed: number): number {
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, failed - 1));
+}
+
+export type AnalysisView = { ok: true; metrics: number; templates: string[] } | { ok: false; reason: string; message: string };
 
 export type Step =
   | { kind: 'Finalize' }
   | { kind: 'AddFinalizer' }
   | { kind: 'Restart'; message: string }
   | { kind: 'Stall'; reason: string; message: string }
-  | { kind: 'Transition'; to: Phase; reason: string; message: string }
+  | { kind: 'Transition'; to: Phase; reason: string; message: string; retry?: RetryStatus }
   | { kind: 'StartFetch' }
   | { kind: 'StartValidate' }
   | { kind: 'AwaitJob' }
+  /** A transient failure: record it in status.retry, drop the failed job, try again after delayMs. */
+  | { kind: 'RetryLater'; retry: RetryStatus; delayMs: number; reason: string; message: string }
+  /** A retry is scheduled and not yet due. */
+  | { kind: 'AwaitRetry'; delayMs: number }
   | { kind: 'RecordValidation' }
   | { kind: 'Hold'; reason: string; message: string }
   | { kind: 'AwaitClaim'; message: string }
   | { kind: 'ClaimAndDeploy' }
   | { kind: 'PatchDeployment' }
-  | { kind: 'AwaitRollout' }
+  | { kind: 'AwaitRollout'; message: string }
   | { kind: 'Analyze' }
   | { kind: 'Rollback'; reason: string; message: string; to?: string }
   | { kind: 'Drift'; message: string }
@@ -116,12 +156,18 @@ export function decide(v: View): Step {
       return jobStep(v, 'StartValidate', undefined);
     case 'Validated': {
       if (v.spec.rollout?.paused) return { kind: 'Hold', reason: REASON.Paused, message: 'spec.rollout.paused is true: set it to false to deploy' };
-      if (v.spec.rollout?.autoDeploy === false) {
-        return { kind: 'Hold', reason: REASON.AutoDeployDisabled, message: 'spec.rollout.autoDeploy is false: set it to true to deploy' };
+      if (v.spec.rollout?.autoDeploy === false && v.promotedGeneration !== v.generation) {
+        return { kind: 'Hold', reason: REASON.AutoDeployDisabled, message: `spec.rollout.autoDeploy is false: approve generation ${v.generation} with \`kubectl modelgate promote\` (annotation modelgate.io/promote=${v.generation}) or set autoDeploy to true` };
       }
       const stall = targetProblem(v);
       if (stall) return stall;
-      if (runsUs(v)) return { kind: 'Transition', to: 'Deployed', reason: REASON.AlreadyRunning, message: 'the Deployment already runs this checkpoint' };
+      if (runsUs(v)) {
+        const r = (v.target as Extract<TargetView, { exists: true }>).rollout;
+        if (r?.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.AlreadyRunning, message: `the Deployment already runs this checkpoint: ${r.message}` };
+        return { kind: 'AwaitRollout', message: r?.message ?? 'the Deployment already runs this checkpoint: waiting for its pods' };
+      }
+      // Checked before the deploy: a checkpoint whose analysis cannot be resolved never changes the Deployment.
+      if (v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
       const t = v.target as Extract<TargetView, { exists: true }>;
       if (t.claimUid && t.claimUid !== v.uid && t.claimLive) {
         return { kind: 'AwaitClaim', message: 'another checkpoint holds the claim on the Deployment: waiting until it is Healthy, rolled back or gone' };
@@ -134,8 +180,11 @@ export function decide(v: View): Step {
     case 'Deploying': {
       const stall = targetProblem(v);
       if (stall) return stall;
-      if (runsUs(v)) return { kind: 'Transition', to: 'Deployed', reason: REASON.Deployed, message: 'the Deployment runs this checkpoint' };
-      return { kind: 'PatchDeployment' };
+      if (!runsUs(v)) return { kind: 'PatchDeployment' };
+      if (v.rollbackRequest) {
+        return requestedRollback(v.rollbackRequest);
+      }
+      return rolloutStep(v, (v.target as Extract<TargetView, { exists: true }>).rollout);
     }
     case 'Deployed':
     case 'Monitoring':
@@ -147,28 +196,69 @@ export function decide(v: View): Step {
           : { kind: 'Transition', to: 'Superseded', reason: REASON.Superseded, message: 'the Deployment now runs another checkpoint' };
       }
       if (v.rollbackRequest) {
-        return { kind: 'Rollback', reason: REASON.RollbackRequested, message: `rollback requested by annotation (${v.rollbackRequest})`, to: v.rollbackRequest === 'true' ? undefined : v.rollbackRequest };
+        return requestedRollback(v.rollbackRequest);
       }
       if (v.target.envDigest !== undefined && v.target.envDigest !== v.spec.artifact.digest) {
         return { kind: 'Drift', message: `the container's MODEL_DIGEST is ${v.target.envDigest}, not ${v.spec.artifact.digest}: someone changed the model by hand; the operator leaves it alone` };
       }
-      if (phase === 'Healthy') return { kind: 'Nothing' };
-      if (phase === 'Deployed' && !v.target.rolledOut) return { kind: 'AwaitRollout' };
-      if (phase === 'Deployed') {
-        return v.spec.analysis && v.spec.analysis.metrics.length > 0
-          ? { kind: 'Transition', to: 'Monitoring', reason: REASON.Monitoring, message: `watching ${v.spec.analysis.metrics.length} metric(s) in Prometheus` }
-          : { kind: 'Transition', to: 'Healthy', reason: REASON.Healthy, message: 'deployed; no analysis configured' };
+      if (v.target.envUri !== undefined && v.target.envUri !== v.spec.artifact.uri) {
+        return { kind: 'Drift', message: `the container's ${v.spec.target.modelEnv ?? DEFAULT_MODEL_ENV} is ${shownUri(v.target.envUri)}, not ${shownUri(v.spec.artifact.uri)}: someone changed the model by hand; the operator leaves it alone` };
       }
+      if (phase === 'Healthy') return { kind: 'Nothing' };
+      if (phase === 'Deployed') {
+        if (!hasAnalysis(v.spec.analysis)) return { kind: 'Transition', to: 'Healthy', reason: REASON.Healthy, message: 'deployed; no analysis configured' };
+        // Checked again as the analysis starts: a template may have gone since the deploy.
+        if (v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
+        const metrics = v.analysis?.ok ? v.analysis.metrics : (v.spec.analysis?.metrics?.length ?? 0);
+        const templates = v.analysis?.ok ? v.analysis.templates : [];
+        return { kind: 'Transition', to: 'Monitoring', reason: REASON.Monitoring, message: `watching ${metrics} metric(s) in Prometheus${templates.length > 0 ? `, with template${templates.length > 1 ? 's' : ''} ${templates.join(', ')}` : ''}` };
+      }
+      // A Monitoring checkpoint without a recorded analysis (from before templates) resolves it first.
+      if (!v.status.analysis?.resolved && v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
       return { kind: 'Analyze' };
     }
     case 'Superseded':
-      if (runsUs(v)) return { kind: 'Transition', to: 'Deployed', reason: REASON.RolledBackTo, message: 'the Deployment runs this checkpoint again (rolled back to it)' };
+      if (runsUs(v)) {
+        // Back in production once its pods are: a rollback to it is a rollout like any other.
+        const r = (v.target as Extract<TargetView, { exists: true }>).rollout;
+        if (r?.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.RolledBackTo, message: `the Deployment runs this checkpoint again (rolled back to it): ${r.message}` };
+        return { kind: 'Nothing' };
+      }
       return { kind: 'Nothing' };
     case 'RolledBack':
     case 'Rejected':
     case 'Failed':
       return { kind: 'Nothing' };
   }
+}
+
+/**
+ * Deploying, with the Deployment patched: Deployed once the new pods are all available; a rollout
+ * that failed goes back to the rollback point (or holds, when spec.rollout.onFailure says so or
+ * there is no point to go back to), the pods' reasons in the message.
+ */
+function rolloutStep(v: View, r: RolloutView | undefined): Step {
+  if (!r) return { kind: 'AwaitRollout', message: 'the Deployment runs this checkpoint: waiting for its rollout' };
+  if (r.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.Deployed, message: `the Deployment runs this checkpoint: ${r.message}` };
+  if (r.state === 'Progressing') return { kind: 'AwaitRollout', message: r.message };
+  const message = `the rollout failed (${r.reason}): ${r.message}`;
+  if (v.spec.rollout?.onFailure === 'Hold') {
+    return { kind: 'Stall', reason: REASON.RolloutFailed, message: `${message}; spec.rollout.onFailure is Hold: the Deployment stays as it is until a person acts (kubectl modelgate rollback, or a new checkpoint)` };
+  }
+  if (!v.status.deployment?.rollbackPoint?.uid) {
+    return { kind: 'Stall', reason: REASON.RolloutFailed, message: `${message}; there is no rollback point (first checkpoint of this target): the Deployment stays as it is` };
+  }
+  return { kind: 'Rollback', reason: REASON.RolloutFailed, message };
+}
+
+/** A URI for a status message: no user:password, no query (a presigned URL's query is a credential). */
+function shownUri(uri: string): string {
+  return uri.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1').replace(/\?.*$/, '?…');
+}
+
+/** The rollback annotation's step: "true" for the recorded rollback point, a name for an older checkpoint. */
+function requestedRollback(request: string): Step {
+  return { kind: 'Rollback', reason: REASON.RollbackRequested, message: `rollback requested by annotation (${request})`, to: request === 'true' ? undefined : request };
 }
 
 function targetProblem(v: View): Step | undefined {
@@ -182,22 +272,50 @@ function targetProblem(v: View): Step | undefined {
 }
 
 function jobStep(v: View, start: 'StartFetch' | 'StartValidate', onSuccess: { to: Phase; reason: string; message: string } | undefined): Step {
+  const phase = start === 'StartFetch' ? 'Fetching' : 'Validating';
+  // Failed attempts of this phase so far (a record of another phase, or of an earlier visit, counts none).
+  const record = v.status.retry?.phase === phase && v.status.retry.nextAttemptAt !== undefined ? v.status.retry : undefined;
   switch (v.job.state) {
-    case 'none':
-      return { kind: start };
+    case 'none': {
+      const due = record?.nextAttemptAt ? Date.parse(record.nextAttemptAt) - (v.now ?? Infinity) : 0;
+      return due > 0 ? { kind: 'AwaitRetry', delayMs: due } : { kind: start };
+    }
     case 'running':
       return { kind: 'AwaitJob' };
     case 'succeeded':
       return onSuccess ? { kind: 'Transition', ...onSuccess } : { kind: 'RecordValidation' };
-    case 'failed':
-      return { kind: 'Transition', to: 'Failed', reason: v.job.reason, message: v.job.message };
+    case 'failed': {
+      const { reason, message, terminal } = v.job;
+      if (terminal) return { kind: 'Transition', to: 'Failed', reason, message };
+      const policy = v.retryPolicy ?? DEFAULT_RETRY;
+      const attempts = (record?.attempts ?? 0) + 1;
+      // Cut to the CRD's bounds: an over-long message must not make the status write fail.
+      const retry: RetryStatus = { phase, attempts, maxAttempts: policy.maxAttempts, lastReason: truncate(reason, 1024), lastMessage: truncate(message, 4096) };
+      if (attempts >= policy.maxAttempts) {
+        return { kind: 'Transition', to: 'Failed', reason, message: `gave up after ${attempts} attempt(s) (the limit): ${message}`, retry };
+      }
+      const delayMs = retryDelayMs(policy, attempts);
+      const nextAttemptAt = new Date((v.now ?? 0) + delayMs).toISOString();
+      return {
+        kind: 'RetryLater',
+        retry: { ...retry, nextAttemptAt },
+        delayMs,
+        reason,
+        message: `attempt ${attempts} of ${policy.maxAttempts} failed (transient): ${message}; next attempt at ${nextAttemptAt}`,
+      };
+    }
   }
 }
 
-/** Ready / Reconciling / Stalled for kstatus, from the phase alone. */
+/**
+ * Ready / Reconciling / Stalled for kstatus, from the phase alone. kstatus reads Reconciling True
+ * as InProgress, Stalled True as Failed, then Ready True as Current and Ready False as InProgress.
+ */
 export function kstatusOf(phase: Phase, stalledReason?: string): { ready: boolean; reconciling: boolean; stalled: boolean } {
   if (stalledReason) return { ready: false, reconciling: false, stalled: true };
   switch (phase) {
+    // Deployed and Monitoring serve (Ready) but are still being worked on (Reconciling): kstatus
+    // reads them InProgress until the live guard says Healthy (docs/decisions.md, "Monitoring").
     case 'Deployed':
     case 'Monitoring':
     case 'Healthy':
@@ -207,7 +325,9 @@ export function kstatusOf(phase: Phase, stalledReason?: string): { ready: boolea
     case 'RolledBack':
       return { ready: false, reconciling: false, stalled: true };
     case 'Superseded':
-      return { ready: false, reconciling: false, stalled: false };
+      // Ended well: it did its work and a newer checkpoint took over. Ready (kstatus Current), so
+      // a Flux `wait: true` on it completes; the Deployed condition says it no longer serves.
+      return { ready: true, reconciling: false, stalled: false };
     default:
       return { ready: false, reconciling: true, stalled: false };
   }

@@ -119,28 +119,79 @@ export class WorkQueue {
 
 export type ReconcileResult = { requeueAfterMs?: number } | void;
 
+/** The reason a reconcile's signal carries when it passed its deadline. */
+export class ReconcileDeadlineError extends Error {
+  constructor(readonly deadlineMs: number) {
+    super(`the reconcile passed its deadline of ${deadlineMs} ms`);
+    this.name = 'ReconcileDeadlineError';
+  }
+}
+
+export interface WorkerOptions {
+  /**
+   * Deadline of one reconcile. When it passes, the reconcile's signal is aborted (its queries
+   * stop), the key is requeued with backoff and the worker takes the next key at once. The key
+   * itself stays taken until the late reconcile settles, so it never runs twice at a time.
+   */
+  deadlineMs?: number;
+  onDeadline?: (key: string, deadlineMs: number, retryInMs: number) => void;
+  /** Aborted when the operator stops: every running reconcile's signal aborts with it. */
+  stop?: AbortSignal;
+}
+
 /** Runs `workers` loops that take keys and reconcile them until the queue shuts down. */
 export async function runWorkers(
   queue: WorkQueue,
   workers: number,
-  reconcile: (key: string) => Promise<ReconcileResult>,
+  reconcile: (key: string, signal: AbortSignal) => Promise<ReconcileResult>,
   onError: (key: string, err: unknown, retryInMs: number) => void,
+  opts: WorkerOptions = {},
 ): Promise<void> {
+  const running = new Set<Promise<void>>();
   const loop = async (): Promise<void> => {
     for (;;) {
       const key = await queue.get();
       if (key === undefined) return;
-      try {
-        const result = await reconcile(key);
-        queue.forget(key);
-        if (result && result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
-      } catch (err) {
-        const delay = queue.addRateLimited(key);
-        onError(key, err, delay);
-      } finally {
-        queue.done(key);
+      const ac = new AbortController();
+      const signal = opts.stop ? AbortSignal.any([ac.signal, opts.stop]) : ac.signal;
+      let late = false;
+      const settled: Promise<void> = Promise.resolve()
+        .then(() => reconcile(key, signal))
+        .then(
+          (result) => {
+            queue.forget(key);
+            if (result && result.requeueAfterMs !== undefined) queue.addAfter(key, result.requeueAfterMs);
+          },
+          (err: unknown) => {
+            // Past the deadline the retry is already scheduled and said so; when stopping there is none.
+            if (late || opts.stop?.aborted) return;
+            const delay = queue.addRateLimited(key);
+            onError(key, err, delay);
+          },
+        )
+        .finally(() => {
+          queue.done(key);
+          running.delete(settled);
+        });
+      running.add(settled);
+      if (opts.deadlineMs === undefined) {
+        await settled;
+        continue;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<true>((resolve) => {
+        timer = setTimeout(() => resolve(true), opts.deadlineMs);
+      });
+      const timedOut = await Promise.race([settled.then(() => false as const), expired]);
+      clearTimeout(timer);
+      if (timedOut) {
+        late = true;
+        ac.abort(new ReconcileDeadlineError(opts.deadlineMs));
+        opts.onDeadline?.(key, opts.deadlineMs, queue.addRateLimited(key));
       }
     }
   };
   await Promise.all(Array.from({ length: workers }, loop));
+  // Shut down: wait for reconciles that outlived their deadline too.
+  await Promise.all([...running]);
 }

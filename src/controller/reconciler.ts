@@ -5,15 +5,18 @@ import { CONDITION, setCondition } from '../api/conditions.js';
 import { REASON } from '../api/reasons.js';
 import {
   ANNOTATIONS, API_VERSION, DEFAULT_MODEL_ENV, FINALIZER, KIND,
-  type AnalysisStatus, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type RollbackPoint,
+  type AnalysisStatus, type AnalysisTemplate, type AnalysisTemplateRef, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type ResolvedAnalysis, type RollbackPoint, type ValidationJobOverrides, type ValidationRunner,
 } from '../api/types.js';
 import { isConflict, isNotFound } from '../kube/client.js';
 import type { Checkpoints } from '../kube/checkpoints.js';
 import { claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
 import type { EventRecorder, EventType } from '../kube/events.js';
-import { StageError, type BaselineRef, type CheckpointValidator, type ValidationReport } from '../validation/contract.js';
+import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
+import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
+import { runnerOf, type CheckpointRef } from '../validation/job-spec.js';
 import type { JobRegistry } from './jobs.js';
-import { CLAIMING_PHASES, decide, LIVE_PHASES, type JobView, type Step, type TargetView, type View } from './phases.js';
+import { CLAIMING_PHASES, decide, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
+import { DEFAULT_MAX_RESTARTS, judgeRollout, type RolloutView } from './rollout.js';
 import type { ReconcileResult } from './queue.js';
 import { restarted, withPhase, withStages, withStall, withWaiting } from './status.js';
 
@@ -33,14 +36,24 @@ export interface AnalysisOutcome {
   requeueAfterMs: number;
 }
 
+/** Reads analysis templates (the cache when synced); undefined when the template does not exist. */
+export interface TemplateReader {
+  read(ref: AnalysisTemplateRef, namespace: string): Promise<AnalysisTemplate | undefined>;
+}
+
 export interface Analyzer {
   analyze(cp: ModelCheckpoint, now: Date, signal?: AbortSignal): Promise<AnalysisOutcome>;
+  /** Why this checkpoint's analysis may not run at all (a Prometheus URL the operator may not ask), checked before the deploy. */
+  refusal?(cp: ModelCheckpoint): { reason: typeof REASON.PrometheusUrlNotAllowed; message: string } | undefined;
 }
 
 /** Numbers the reconciler reports; the operator wires them to prom-client. */
 export interface ReconcileObserver {
-  transition?(from: Phase | undefined, to: Phase): void;
+  /** After the status with the new phase was written; `cp` carries that status. */
+  transition?(from: Phase | undefined, to: Phase, cp?: ModelCheckpoint, reason?: string, message?: string): void;
   deployed?(): void;
+  /** A reconcile met a 409 Conflict and is retried at once with a fresh read. */
+  conflict?(): void;
   rolledBack?(reason: string): void;
   gate?(stage: string, verdict: string, durationMs?: number): void;
 }
@@ -75,17 +88,30 @@ export interface ReconcilerDeps {
    */
   cachedDeployment: (namespace: string, name: string) => DeploymentFacts | null | undefined;
   analyzer?: Analyzer;
+  /** The analysis templates checkpoints reference. */
+  templates: TemplateReader;
   audit?: AuditLog;
   log: Logger;
   observer?: ReconcileObserver;
   now?: () => Date;
   /** How many deployed checkpoints the rollback history keeps. */
   rollbackHistory?: number;
+  /** How transient failures of fetch and validation are retried (default DEFAULT_RETRY). */
+  retryPolicy?: RetryPolicy;
+  /** Validation Jobs (spec.validation.runner: Job); without it every checkpoint validates in process. */
+  validationJobs?: ValidationJobRunner;
+  /** The runner of a checkpoint whose spec.validation.runner is unset (default InProcess). */
+  defaultRunner?: ValidationRunner;
   /** Test hook for the crash-between-patch-and-status fault test: called right after the Deployment patch. */
   afterDeploymentPatch?: () => void;
 }
 
 const keyOf = (cp: ModelCheckpoint): string => `${cp.metadata.namespace}/${cp.metadata.name}`;
+
+/** Runs one checkpoint generation's validation as a Kubernetes Job (src/kube/jobs.ts). */
+export interface ValidationJobRunner {
+  run(cp: CheckpointRef, request: ValidationRequest, overrides: ValidationJobOverrides | undefined, signal: AbortSignal): Promise<ValidationReport>;
+}
 
 export class Reconciler {
   private readonly now: () => Date;
@@ -94,35 +120,72 @@ export class Reconciler {
     this.now = d.now ?? (() => new Date());
   }
 
+  private runsAsJob(cp: ModelCheckpoint): boolean {
+    return runnerOf(cp.spec.validation, this.d.defaultRunner ?? 'InProcess') === 'Job';
+  }
+
+  /** Phase Fetching: the operator downloads the artifact, unless a Job validates it (the pod fetches it itself). */
+  private fetchFor(cp: ModelCheckpoint, signal: AbortSignal): Promise<FetchedArtifact> {
+    if (this.runsAsJob(cp)) return Promise.resolve({ digest: cp.spec.artifact.digest, path: '', sizeBytes: 0 });
+    return this.d.validator.fetch(cp.spec.artifact, signal);
+  }
+
   /** Conflicts (someone wrote in between) are retried this often with a fresh read before backing off. */
   static readonly CONFLICT_RETRIES = 3;
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  /** `signal` aborts when the reconcile passes its deadline (controller.ts); the analyzer's queries stop with it. */
+  async reconcile(key: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const [namespace, name] = key.split('/') as [string, string];
     for (let attempt = 0; ; attempt++) {
       // The first pass reads the cache; after a 409 the apiserver's current object.
       const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
       if (!cp) return; // deleted: the finalizer already cleaned up
-      const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
-      const view = this.view(cp, target);
-      if (target && view.status.phase === 'Deployed' && view.target.exists && !view.target.rolledOut && view.target.runningUid === view.uid) {
-        // The Deployment's revision annotation lags while others keep writing to it; the
-        // ReplicaSet made for this checkpoint's template says the same thing sooner.
-        const revision = await this.d.deployments.rolloutRevision(target, view.uid);
-        if (revision) {
-          view.target.rolledOut = true;
-          target.revision = revision;
-        }
+      let target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
+      let view = this.view(cp, target);
+      if (attempt === 0 && changesProduction(view, decide(view))) {
+        // A cache that lags (a watch resuming after an apiserver restart, a storm of writes to
+        // the Deployment) must not take a checkpoint out of production, nor put a superseded one
+        // back (a false RolledBackTo): the apiserver's own Deployment decides that.
+        target = await this.readTarget(cp, true);
+        view = this.view(cp, target);
+      }
+      const resolution = await this.resolutionFor(cp);
+      if (resolution) {
+        view.analysis = resolution.ok
+          ? { ok: true, metrics: resolution.analysis.metrics.length, templates: resolution.analysis.templates.map((t) => t.name) }
+          : resolution;
+      }
+      if (target && view.target.exists && view.target.runningUid === view.uid && ROLLOUT_PHASES.has(view.status.phase ?? 'Pending')) {
+        view.target.rollout = await this.rolloutOf(cp, target);
       }
       const step = decide(view);
       this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind, attempt });
       try {
-        return await this.execute(cp, target, view, step);
+        return await this.execute(cp, target, view, step, resolution?.ok ? resolution.analysis : undefined, signal);
       } catch (err) {
         // A conflict past the retries goes back to the queue, which backs off per key.
         if (!isConflict(err) || attempt + 1 >= Reconciler.CONFLICT_RETRIES) throw err;
+        this.d.observer?.conflict?.();
       }
     }
+  }
+
+  /**
+   * The analysis resolved from its templates, in the phases that decide on it: Validated (before
+   * the deploy), Deployed (as analysis starts) and Monitoring without a recorded copy. Elsewhere
+   * undefined: a running analysis uses what status recorded, whatever the templates say now.
+   */
+  private async resolutionFor(cp: ModelCheckpoint): Promise<Resolution | undefined> {
+    const spec = cp.spec.analysis;
+    const status = cp.status ?? {};
+    if (!spec || cp.metadata.deletionTimestamp || status.observedGeneration !== (cp.metadata.generation ?? 1)) return undefined;
+    const phase = status.phase;
+    if (!(phase === 'Validated' || phase === 'Deployed' || (phase === 'Monitoring' && !status.analysis?.resolved))) return undefined;
+    const refused = this.d.analyzer?.refusal?.(cp);
+    if (refused) return { ok: false, ...refused };
+    const ns = cp.metadata.namespace as string;
+    const fetched = await Promise.all(templateRefs(spec).map(async (ref) => ({ ref, template: await this.d.templates.read(ref, ns) })));
+    return resolveAnalysis(spec, ns, fetched, this.now().toISOString());
   }
 
   /** The target from the cache on a first pass; after a conflict, from the apiserver. */
@@ -133,6 +196,23 @@ export class Reconciler {
     const cached = fresh ? undefined : this.d.cachedDeployment(ns, cp.spec.target.deployment);
     if (cached === null) return undefined;
     return cached ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
+  }
+
+  /** How this checkpoint's pods come up, from the Deployment's ReplicaSets and pods read now. */
+  private async rolloutOf(cp: ModelCheckpoint, target: DeploymentFacts): Promise<RolloutView> {
+    const facts = await this.d.deployments.rolloutFacts(target);
+    const rollout = cp.spec.rollout ?? {};
+    const deploying = cp.status?.phase === 'Deploying';
+    const started = deploying && cp.status?.deployment?.deployedAt ? Date.parse(cp.status.deployment.deployedAt) : undefined;
+    return judgeRollout({
+      desired: target.replicas,
+      conditions: target.conditions,
+      ...facts,
+      checkpointUid: cp.metadata.uid as string,
+      ...(started !== undefined && !Number.isNaN(started) ? { startedAtMs: started, deadlineSeconds: rollout.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_SECONDS } : {}),
+      nowMs: this.now().getTime(),
+      maxRestarts: rollout.maxRestarts ?? DEFAULT_MAX_RESTARTS,
+    });
   }
 
   private view(cp: ModelCheckpoint, facts: DeploymentFacts | undefined): View {
@@ -150,13 +230,10 @@ export class Reconciler {
         runningUid: running.uid,
         runningDigest: running.uid ? running.digest : undefined,
         envDigest: running.uid === uid ? running.envDigest : undefined,
+        envUri: running.uid === uid ? running.envUri : undefined,
         rolledBackFromUid: facts.annotations[ANNOTATIONS.rolledBackFrom] || undefined,
         claimUid: holder,
         claimLive: holder !== undefined && this.claimIsLive(cp.metadata.namespace as string, facts, holder),
-        // Rolled out once the Deployment controller stamped a revision other than the one the
-        // Deployment had when it was patched (annotation writers keep bumping its generation, so
-        // observedGeneration may never catch up), or has observed the latest generation.
-        rolledOut: facts.revision !== undefined && ((cp.status?.deployment?.revision !== undefined && facts.revision !== cp.status.deployment.revision) || facts.observedGeneration >= facts.generation),
       };
     }
     const jobKind = phase === 'Fetching' ? 'fetch' : phase === 'Validating' ? 'validate' : undefined;
@@ -177,7 +254,10 @@ export class Reconciler {
       target,
       job,
       rollbackRequest: rollbackRequestOf(cp),
+      promotedGeneration: promotedGenerationOf(cp),
       productionDigest: cp.status?.validatedAgainst ? (cp.status.validatedAgainst.digest ?? '') : undefined,
+      now: this.now().getTime(),
+      retryPolicy: this.d.retryPolicy,
     };
   }
 
@@ -190,7 +270,7 @@ export class Reconciler {
     return CLAIMING_PHASES.has(holder.status?.phase ?? 'Pending');
   }
 
-  private async execute(cp: ModelCheckpoint, facts: DeploymentFacts | undefined, v: View, step: Step): Promise<ReconcileResult> {
+  private async execute(cp: ModelCheckpoint, facts: DeploymentFacts | undefined, v: View, step: Step, resolved?: ResolvedAnalysis, signal?: AbortSignal): Promise<ReconcileResult> {
     const now = this.now().toISOString();
     const gen = v.generation;
     const status = cp.status ?? {};
@@ -209,12 +289,12 @@ export class Reconciler {
         this.event(cp, 'Normal', REASON.SpecChanged, 'Restart', step.message);
         return { requeueAfterMs: 0 };
       case 'Stall': {
-        if (status.conditions?.find((c) => c.type === CONDITION.stalled && c.status === 'True' && c.reason === step.reason) && status.observedGeneration === gen) {
+        if (status.conditions?.find((c) => c.type === CONDITION.stalled && c.status === 'True' && c.reason === step.reason && c.message === step.message) && status.observedGeneration === gen) {
           return { requeueAfterMs: 60_000 };
         }
         await this.writeStatus(cp, withStall(status, status.phase ?? 'Pending', step.reason, step.message, gen, now));
         this.event(cp, 'Warning', step.reason, 'Wait', step.message);
-        // The Deployment watch brings us back when the target appears; this is a safety net.
+        // The Deployment and template watches bring us back when what is missing appears; this is a safety net.
         return { requeueAfterMs: 60_000 };
       }
       case 'Hold':
@@ -228,9 +308,12 @@ export class Reconciler {
         return { requeueAfterMs: step.kind === 'AwaitClaim' ? 5_000 : 60_000 };
       }
       case 'Transition':
-        return this.transition(cp, facts, step.to, step.reason, step.message);
+        // The analysis is recorded as it starts: from here on the templates may change freely.
+        if (step.to === 'Monitoring' && resolved) return this.transition(cp, facts, step.to, step.reason, step.message, { analysis: { ...(status.analysis ?? {}), resolved } });
+        if (step.to === 'Deployed' && v.target.exists && v.target.rollout) return this.transition(cp, facts, step.to, step.reason, step.message, { rollout: v.target.rollout });
+        return this.transition(cp, facts, step.to, step.reason, step.message, step.retry ? { retry: step.retry } : {});
       case 'StartFetch':
-        this.d.jobs.start(v.uid, 'fetch', gen, (signal) => this.d.validator.fetch(cp.spec.artifact, signal));
+        this.d.jobs.start(v.uid, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
         return { requeueAfterMs: 30_000 };
       case 'StartValidate': {
         const baseline = this.baselineFor(cp, facts);
@@ -242,13 +325,29 @@ export class Reconciler {
           await this.writeStatus(cp, { ...withPhase(status, 'Validating', REASON.Validating, baseline ? `validating against ${baseline.checkpoint} (${baseline.version})` : 'validating; no checkpoint in production to compare with', gen, now), validatedAgainst: against });
         }
         this.d.jobs.start(v.uid, 'validate', gen, async (signal) => {
+          const request: ValidationRequest = { key: keyOf(cp), generation: gen, candidate: cp.spec.artifact, training: cp.spec.training, spec: cp.spec.validation ?? {}, baseline };
+          if (this.runsAsJob(cp)) {
+            // Never in process instead: the checkpoint asked to be kept away from the operator.
+            if (!this.d.validationJobs) throw new StageError('JobRunnerNotConfigured', 'spec.validation.runner is Job but the operator runs no validation Jobs: start it with --validation-job-image, or set runner InProcess', true, 'architecture');
+            return this.d.validationJobs.run({ name: cp.metadata.name as string, namespace: cp.metadata.namespace as string, uid: v.uid, generation: gen }, request, cp.spec.validation?.job, signal);
+          }
           const fetched = await this.d.validator.fetch(cp.spec.artifact, signal);
-          return this.d.validator.validate({ key: keyOf(cp), generation: gen, candidate: cp.spec.artifact, training: cp.spec.training, spec: cp.spec.validation ?? {}, baseline }, fetched, signal);
+          return this.d.validator.validate(request, fetched, signal);
         });
         return { requeueAfterMs: 30_000 };
       }
       case 'AwaitJob':
         return { requeueAfterMs: 30_000 };
+      case 'RetryLater': {
+        // Status first: if the write loses a race, the failed job is still there for the retry.
+        await this.writeStatus(cp, { ...withWaiting(status, status.phase ?? 'Fetching', step.reason, step.message, gen, now), retry: step.retry });
+        this.d.jobs.clear(v.uid, status.phase === 'Validating' ? 'validate' : 'fetch', gen);
+        this.event(cp, 'Warning', step.reason, 'Retry', step.message);
+        this.d.log.warn('transient failure; retrying', { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: status.phase, attempts: step.retry.attempts, nextAttemptAt: step.retry.nextAttemptAt, reason: step.reason });
+        return { requeueAfterMs: step.delayMs };
+      }
+      case 'AwaitRetry':
+        return { requeueAfterMs: step.delayMs };
       case 'RecordValidation':
         return this.recordValidation(cp, v);
       case 'ClaimAndDeploy':
@@ -256,11 +355,20 @@ export class Reconciler {
       case 'PatchDeployment':
         return facts ? this.patchDeployment(cp, v, facts) : { requeueAfterMs: 0 };
       case 'AwaitRollout':
-        return { requeueAfterMs: 2_000 };
+        return this.awaitRollout(cp, v, step.message);
       case 'Analyze':
-        return this.analyze(cp, v, facts);
-      case 'Rollback':
-        return this.rollback(cp, step.reason, step.message, step.to, facts);
+        if (!status.analysis?.resolved && resolved) {
+          // Monitoring since before templates existed: record what it measures, then go on.
+          const message = `watching ${resolved.metrics.length} metric(s) in Prometheus (analysis recorded)`;
+          await this.writeStatus(cp, { ...withPhase(status, 'Monitoring', REASON.Monitoring, message, gen, now), analysis: { ...(status.analysis ?? {}), resolved } });
+          return { requeueAfterMs: 0 };
+        }
+        return this.analyze(cp, v, facts, signal);
+      case 'Rollback': {
+        // A failed rollout keeps what the pods said, next to the rollback it caused.
+        const rollout = v.target.exists ? v.target.rollout : undefined;
+        return this.rollback(rollout ? { ...cp, status: { ...status, rollout } } : cp, step.reason, step.message, step.to, facts);
+      }
       case 'Drift': {
         const c = status.conditions?.find((x) => x.type === CONDITION.ready);
         if (c?.reason !== REASON.Drift) {
@@ -282,13 +390,14 @@ export class Reconciler {
     const gen = cp.metadata.generation ?? 1;
     const from = cp.status?.phase;
     let status: ModelCheckpointStatus = { ...withPhase(cp.status ?? {}, to, reason, message, gen, now), ...extra };
+    if (status.retry && to !== from) status.retry = settledRetry(status.retry, to);
     if (LIVE_PHASES.has(to) && facts) {
       status = {
         ...status,
-        deployment: { ...(status.deployment ?? { deployedAt: now, deployment: facts.name }), revision: facts.revision, generation: facts.generation },
+        deployment: { ...(status.deployment ?? { deployedAt: now, deployment: facts.name }), revision: status.rollout?.revision ?? facts.revision, generation: facts.generation },
       };
       if (to === 'Deployed') {
-        status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'True', reason, message: `${message}; Deployment ${facts.name} revision ${facts.revision ?? 'pending'}` }, gen, now);
+        status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'True', reason, message: `${message}; Deployment ${facts.name} revision ${status.deployment?.revision ?? 'pending'}` }, gen, now);
       }
     }
     if (to === 'Superseded' || to === 'RolledBack') {
@@ -298,18 +407,21 @@ export class Reconciler {
     if (from === 'Deploying' && to === 'Deployed') {
       // Also after a restart that found the patch already done: the audit trail misses no deploy.
       await this.d.audit?.record(cp.metadata.namespace as string, cp.spec.target.deployment, {
-        action: 'deploy', checkpoint: cp.metadata.name, version: cp.spec.version, digest: cp.spec.artifact.digest, revision: facts?.revision,
+        action: 'deploy', checkpoint: cp.metadata.name, version: cp.spec.version, digest: cp.spec.artifact.digest, revision: status.deployment?.revision ?? facts?.revision,
+        pods: status.rollout ? `${status.rollout.available}/${status.rollout.desired} available` : undefined,
         severity: cp.status?.severity, rollbackPoint: cp.status?.deployment?.rollbackPoint?.checkpoint, stages: cp.status?.stages?.map((s) => ({ stage: s.stage, verdict: s.verdict, summary: s.summary })),
       }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
     }
-    await this.writeStatus(cp, status);
-    this.d.observer?.transition?.(from, to);
+    const written = await this.writeStatus(cp, status);
+    this.d.observer?.transition?.(from, to, { ...written, status }, reason, message);
     const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
     this.event(cp, warn ? 'Warning' : 'Normal', reason, to, message);
     this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
-    if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.d.validator.fetch(cp.spec.artifact, signal));
+    if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
     if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
-    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp, facts);
+    // The release is a compare-and-set on the claim itself; `facts` may come from a lagging cache
+    // that does not show our claim yet, and skipping on it left the claim behind (seen under a 409 storm).
+    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
     if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
     return { requeueAfterMs: 0 };
   }
@@ -327,7 +439,9 @@ export class Reconciler {
     }, { 'modelgate.io/checkpoint': cp.metadata.name as string });
     for (const s of report.stages) this.d.observer?.gate?.(s.stage, s.verdict, s.durationMs);
     let status = withStages(cp.status ?? {}, report.stages, gen, now);
-    status = { ...status, severity: report.severity, reportConfigMap: reportName };
+    // No regression judged (an earlier gate blocked): no severity, not "NONE".
+    const { severity: _previous, ...rest } = status;
+    status = { ...rest, ...(report.severity ? { severity: report.severity } : {}), reportConfigMap: reportName };
     const to: Phase = report.passed ? 'Validated' : 'Rejected';
     for (const s of report.stages) {
       if (s.verdict === 'Failed' || s.verdict === 'Error') this.event(cp, 'Warning', s.reason, `Gate:${s.stage}`, s.message);
@@ -370,7 +484,10 @@ export class Reconciler {
     }
     // The chain of older points comes from the checkpoint being replaced, which kept its own.
     const keep = Math.max(0, (this.d.rollbackHistory ?? 5) - 1);
-    const prev = rollbackPoint ? this.d.cachedCheckpoint(ns, rollbackPoint.checkpoint) : undefined;
+    // The cache may not have seen the replaced checkpoint's own deploy yet (it went live a moment
+    // ago): without its deployment record there, its chain is read from the apiserver.
+    let prev = rollbackPoint ? this.d.cachedCheckpoint(ns, rollbackPoint.checkpoint) : undefined;
+    if (rollbackPoint && (!prev || prev.metadata.uid !== rollbackPoint.uid || !prev.status?.deployment)) prev = await this.d.checkpoints.get(ns, rollbackPoint.checkpoint);
     const earlier = prev && prev.metadata.uid === rollbackPoint?.uid
       ? [prev.status?.deployment?.rollbackPoint, ...(prev.status?.deployment?.earlierRollbackPoints ?? [])].filter((p): p is RollbackPoint => p !== undefined && p.uid !== v.uid).slice(0, keep)
       : [];
@@ -381,9 +498,14 @@ export class Reconciler {
       ...withPhase(cp.status ?? {}, 'Deploying', REASON.Deploying, `deploying to ${claimed.name}${rollbackPoint ? `; rollback points ${points.join(', ')}` : '; no rollback point (first checkpoint of this target)'}`, v.generation, now),
       deployment: { deployedAt: now, deployment: claimed.name, revision: claimed.revision, rollbackPoint, ...(earlier.length > 0 ? { earlierRollbackPoints: earlier } : {}) },
     };
-    const [, claimedNow] = await Promise.all([this.writeStatus(cp, status), claiming]);
+    // Both writes settle before a failure is thrown: a conflict retried with a fresh read must
+    // not race the other write still in flight (the read would miss it and decide on old state).
+    const [wroteStatus, wroteClaim] = await Promise.allSettled([this.writeStatus(cp, status), claiming]);
+    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.wroteDeployment(wroteClaim.value);
+    if (wroteStatus.status === 'rejected') throw wroteStatus.reason;
+    if (wroteClaim.status === 'rejected') throw wroteClaim.reason;
+    const claimedNow = wroteClaim.value;
     if (claimedNow) {
-      this.wroteDeployment(claimedNow);
       this.event(cp, 'Normal', REASON.ClaimAcquired, 'Claim', `claimed Deployment ${claimed.name}`);
     }
     this.d.observer?.transition?.(cp.status?.phase, 'Deploying');
@@ -406,12 +528,34 @@ export class Reconciler {
     const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv));
     this.d.afterDeploymentPatch?.();
     this.d.observer?.deployed?.();
-    return this.transition(cp, patched, 'Deployed', REASON.Deployed, `Deployment ${patched.name} now runs ${cp.spec.model} ${cp.spec.version} (${cp.spec.artifact.digest.slice(0, 19)}…)`);
+    // Deployed only once the new pods are available: until then Deploying, saying what it waits for.
+    const message = `Deployment ${patched.name} patched to run ${cp.spec.model} ${cp.spec.version} (${cp.spec.artifact.digest.slice(0, 19)}…): waiting for ${patched.replicas} pod(s) to be available`;
+    const status = cp.status ?? {};
+    await this.writeStatus(cp, {
+      ...withWaiting(status, 'Deploying', REASON.RolloutProgressing, message, v.generation, this.now().toISOString()),
+      ...(status.deployment ? { deployment: { ...status.deployment, generation: patched.generation } } : {}),
+    });
+    this.event(cp, 'Normal', REASON.RolloutProgressing, 'Deploy', message);
+    return { requeueAfterMs: 1_000 };
   }
 
-  private async analyze(cp: ModelCheckpoint, v: View, facts: DeploymentFacts | undefined): Promise<ReconcileResult> {
+  /** Waiting for the new pods: status says how far the rollout is, written when that changes. */
+  private async awaitRollout(cp: ModelCheckpoint, v: View, message: string): Promise<ReconcileResult> {
+    const status = cp.status ?? {};
+    const rollout = v.target.exists ? v.target.rollout : undefined;
+    const phase = status.phase ?? 'Deploying';
+    const reconciling = status.conditions?.find((c) => c.type === CONDITION.reconciling);
+    const same = reconciling?.message === message && sameRollout(status.rollout, rollout) && status.observedGeneration === v.generation;
+    if (!same) {
+      await this.writeStatus(cp, { ...withWaiting(status, phase, REASON.RolloutProgressing, message, v.generation, this.now().toISOString()), ...(rollout ? { rollout } : {}) });
+    }
+    // The Deployment watch wakes this up as replicas come up; pod restarts only show in pods.
+    return { requeueAfterMs: 3_000 };
+  }
+
+  private async analyze(cp: ModelCheckpoint, v: View, facts: DeploymentFacts | undefined, signal?: AbortSignal): Promise<ReconcileResult> {
     if (!this.d.analyzer) return this.transition(cp, undefined, 'Healthy', REASON.Healthy, 'no analyzer configured');
-    const out = await this.d.analyzer.analyze(cp, this.now());
+    const out = await this.d.analyzer.analyze(cp, this.now(), signal);
     const now = this.now().toISOString();
     const status = cp.status ?? {};
     switch (out.action) {
@@ -477,7 +621,8 @@ export class Reconciler {
     this.d.observer?.rolledBack?.(reason);
     await this.d.audit?.record(ns, fresh.name, {
       action: 'rollback', from: cp.metadata.name, fromVersion: cp.spec.version, to: point.checkpoint, toVersion: point.version, reason, message,
-      measurements: cp.status?.analysis?.measurements?.slice(-5),
+      measurements: reason === REASON.RolloutFailed ? undefined : cp.status?.analysis?.measurements?.slice(-5),
+      rollout: reason === REASON.RolloutFailed && cp.status?.rollout ? { reason: cp.status.rollout.reason, message: cp.status.rollout.message, problems: cp.status.rollout.problems } : undefined,
     }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
     const current = await this.withoutRollbackRequest(cp);
     const full = `${message}; Deployment ${patched.name} is back on ${point.checkpoint} (${point.version})`;
@@ -534,10 +679,51 @@ export class Reconciler {
   }
 }
 
+/** Phases in which the rollout of the checkpoint's pods is read (when the Deployment runs it). */
+const ROLLOUT_PHASES: ReadonlySet<Phase> = new Set(['Validated', 'Deploying', 'Superseded']);
+/** spec.rollout.progressDeadlineSeconds when unset: the Deployment API's own default. */
+export const DEFAULT_PROGRESS_DEADLINE_SECONDS = 600;
+
+function sameRollout(a: RolloutView | undefined, b: RolloutView | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * Steps that say which checkpoint the Deployment runs changed: a live checkpoint leaves
+ * production (Superseded, RolledBack, or its Deployment is gone), or one that had left comes back
+ * (Superseded or RolledBack, then Deployed). Decided on a fresh read, never on the cache alone.
+ */
+function changesProduction(v: View, step: Step): boolean {
+  const phase = v.status.phase;
+  if (phase === undefined) return false;
+  if (LIVE_PHASES.has(phase)) {
+    return (step.kind === 'Transition' && (step.to === 'Superseded' || step.to === 'RolledBack')) || (step.kind === 'Stall' && step.reason === REASON.TargetNotFound);
+  }
+  // Coming back waits for the rollout, read after this check: a cache that says the Deployment
+  // runs this checkpoint again is confirmed before that rollout is even looked at.
+  return (phase === 'Superseded' || phase === 'RolledBack') && v.target.exists && v.target.runningUid === v.uid && (step.kind !== 'Transition' || step.to === 'Deployed');
+}
+
+/**
+ * status.retry as a phase change leaves it: no next attempt once the phase moved on (the count
+ * stays as a record), and a record of the phase being entered anew is dropped.
+ */
+function settledRetry(retry: NonNullable<ModelCheckpointStatus['retry']>, to: Phase): ModelCheckpointStatus['retry'] {
+  if (retry.phase === to) return undefined;
+  const { nextAttemptAt: _next, ...kept } = retry;
+  return kept;
+}
+
 /** The rollback annotation: "true" for the recorded rollback point, a name for an older checkpoint. */
 function rollbackRequestOf(cp: ModelCheckpoint): string | undefined {
   const v = cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest]?.trim();
   return v && v !== 'false' ? v : undefined;
+}
+
+/** The generation approved by the promote annotation, when it holds a whole number. */
+function promotedGenerationOf(cp: ModelCheckpoint): number | undefined {
+  const v = cp.metadata.annotations?.[ANNOTATIONS.promote]?.trim();
+  return v && /^[0-9]+$/.test(v) ? Number(v) : undefined;
 }
 
 function failedJob(error: unknown, kind: string): JobView {

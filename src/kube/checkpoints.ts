@@ -70,6 +70,13 @@ export class Checkpoints {
     return cm ? (cm.data ?? {}) : undefined;
   }
 
+  /** A Secret's data, decoded; undefined when it does not exist. Callers never log the values. */
+  async readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    const secret = await this.client.find<{ data?: Record<string, string> }>(paths.secret(namespace, name));
+    if (!secret) return undefined;
+    return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  }
+
   /** A ConfigMap that outlives checkpoints (the audit trail of a target). */
   async applyConfigMap(namespace: string, name: string, data: Record<string, string>, labels: Record<string, string> = {}): Promise<void> {
     await this.client.patch(paths.configMap(namespace, name), {

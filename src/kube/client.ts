@@ -49,6 +49,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** A limiter of the caller's own instead of the client's (Events have their own budget). */
   limiter?: TokenBucket;
+  /** Answer the body as text, not JSON (pods/log). */
+  text?: boolean;
 }
 
 export interface ClientOptions {
@@ -129,6 +131,7 @@ export class KubeClient {
       }
       throw new ApiError(res.status, reason, `${method} ${path}: ${res.status} ${message}`);
     }
+    if (opts.text) return text as T;
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -168,11 +171,20 @@ export const paths = {
   checkpoints: (ns?: string): string => (ns ? `/apis/modelgate.io/v1alpha1/namespaces/${ns}/modelcheckpoints` : '/apis/modelgate.io/v1alpha1/modelcheckpoints'),
   checkpoint: (ns: string, name: string): string => `/apis/modelgate.io/v1alpha1/namespaces/${ns}/modelcheckpoints/${name}`,
   checkpointStatus: (ns: string, name: string): string => `/apis/modelgate.io/v1alpha1/namespaces/${ns}/modelcheckpoints/${name}/status`,
+  analysisTemplates: (ns?: string): string => (ns ? `/apis/modelgate.io/v1alpha1/namespaces/${ns}/modelanalysistemplates` : '/apis/modelgate.io/v1alpha1/modelanalysistemplates'),
+  analysisTemplate: (ns: string, name: string): string => `/apis/modelgate.io/v1alpha1/namespaces/${ns}/modelanalysistemplates/${name}`,
+  clusterAnalysisTemplates: (): string => '/apis/modelgate.io/v1alpha1/clustermodelanalysistemplates',
+  clusterAnalysisTemplate: (name: string): string => `/apis/modelgate.io/v1alpha1/clustermodelanalysistemplates/${name}`,
   deployments: (ns?: string): string => (ns ? `/apis/apps/v1/namespaces/${ns}/deployments` : '/apis/apps/v1/deployments'),
   deployment: (ns: string, name: string): string => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
   replicaSets: (ns: string): string => `/apis/apps/v1/namespaces/${ns}/replicasets`,
+  pods: (ns: string): string => `/api/v1/namespaces/${ns}/pods`,
+  podLog: (ns: string, name: string): string => `/api/v1/namespaces/${ns}/pods/${name}/log`,
+  jobs: (ns: string): string => `/apis/batch/v1/namespaces/${ns}/jobs`,
+  job: (ns: string, name: string): string => `/apis/batch/v1/namespaces/${ns}/jobs/${name}`,
   configMaps: (ns: string): string => `/api/v1/namespaces/${ns}/configmaps`,
   configMap: (ns: string, name: string): string => `/api/v1/namespaces/${ns}/configmaps/${name}`,
+  secret: (ns: string, name: string): string => `/api/v1/namespaces/${ns}/secrets/${name}`,
   events: (ns: string): string => `/apis/events.k8s.io/v1/namespaces/${ns}/events`,
   leases: (ns: string): string => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`,
   lease: (ns: string, name: string): string => `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases/${name}`,

@@ -3,12 +3,44 @@
 // side apply under the operator's field manager: three env vars of one container and four
 // annotations). It never creates, deletes or scales a Deployment.
 import { ANNOTATIONS, DEFAULT_MODEL_ENV, DIGEST_ENV, VERSION_ENV } from '../api/types.js';
+import type { ContainerFacts, ContainerState, DeploymentCondition, PodFacts, ReplicaSetFacts } from '../controller/rollout.js';
 import { ApiError, paths, type KubeClient } from './client.js';
 
 interface RawDeployment {
   metadata: { name: string; namespace: string; uid?: string; resourceVersion?: string; generation?: number; annotations?: Record<string, string> };
-  spec?: { template?: { metadata?: { annotations?: Record<string, string> }; spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } };
-  status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number };
+  spec?: {
+    replicas?: number;
+    selector?: { matchLabels?: Record<string, string> };
+    template?: { metadata?: { annotations?: Record<string, string> }; spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } };
+  };
+  status?: { observedGeneration?: number; updatedReplicas?: number; replicas?: number; conditions?: DeploymentCondition[] };
+}
+
+interface RawReplicaSet {
+  metadata: { name: string; uid: string; generation?: number; annotations?: Record<string, string>; ownerReferences?: Array<{ uid?: string }> };
+  spec?: { replicas?: number; template?: { metadata?: { annotations?: Record<string, string> } } };
+  status?: { replicas?: number; availableReplicas?: number; observedGeneration?: number };
+}
+
+interface RawContainerState {
+  waiting?: { reason?: string; message?: string };
+  running?: object;
+  terminated?: { reason?: string; message?: string; exitCode?: number };
+}
+
+interface RawPod {
+  metadata: { name: string; deletionTimestamp?: string; ownerReferences?: Array<{ uid?: string; controller?: boolean }> };
+  status?: {
+    phase?: string;
+    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
+    containerStatuses?: Array<{ name: string; ready?: boolean; restartCount?: number; state?: RawContainerState; lastState?: RawContainerState }>;
+  };
+}
+
+/** The ReplicaSets and pods behind a Deployment's rollout, as src/controller/rollout.ts judges them. */
+export interface RolloutFacts {
+  replicaSets: ReplicaSetFacts[];
+  pods: PodFacts[];
 }
 
 export interface DeploymentFacts {
@@ -22,6 +54,12 @@ export interface DeploymentFacts {
   revision?: string;
   annotations: Record<string, string>;
   containers: Array<{ name: string; env: Record<string, string> }>;
+  /** spec.replicas (the API's default, 1, when unset). */
+  replicas: number;
+  /** spec.selector.matchLabels: finds the Deployment's ReplicaSets and pods. */
+  selector: Record<string, string>;
+  /** status.conditions (Progressing, Available). */
+  conditions: DeploymentCondition[];
 }
 
 /** The model a Deployment should run, written into the fields the operator owns. */
@@ -49,8 +87,36 @@ export function factsOf(obj: unknown): DeploymentFacts {
       name: c.name,
       env: Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string])),
     })),
+    replicas: d.spec?.replicas ?? 1,
+    selector: d.spec?.selector?.matchLabels ?? {},
+    conditions: (d.status?.conditions ?? []).map((c) => ({ type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}) })),
   };
 }
+
+const stateOf = (s: RawContainerState['terminated'] | RawContainerState['waiting'] | undefined): ContainerState | undefined =>
+  s ? { ...(s.reason ? { reason: s.reason } : {}), ...(s.message ? { message: s.message } : {}), ...('exitCode' in s && s.exitCode !== undefined ? { exitCode: s.exitCode } : {}) } : undefined;
+
+function podFacts(p: RawPod): PodFacts {
+  const scheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  const containers: ContainerFacts[] = (p.status?.containerStatuses ?? []).map((c) => {
+    const waiting = stateOf(c.state?.waiting);
+    const terminated = stateOf(c.state?.terminated);
+    const lastTerminated = stateOf(c.lastState?.terminated);
+    return { name: c.name, ready: c.ready ?? false, restartCount: c.restartCount ?? 0, ...(waiting ? { waiting } : {}), ...(terminated ? { terminated } : {}), ...(lastTerminated ? { lastTerminated } : {}) };
+  });
+  const owner = p.metadata.ownerReferences?.find((o) => o.controller) ?? p.metadata.ownerReferences?.[0];
+  return {
+    name: p.metadata.name,
+    ...(owner?.uid ? { ownerUid: owner.uid } : {}),
+    ...(p.status?.phase ? { phase: p.status.phase } : {}),
+    ready: p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+    deleting: Boolean(p.metadata.deletionTimestamp),
+    ...(scheduled?.status === 'False' ? { unschedulable: `${scheduled.reason ?? 'Unschedulable'}: ${scheduled.message ?? ''}`.trim() } : {}),
+    containers,
+  };
+}
+
+const selectorOf = (labels: Record<string, string>): string => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',');
 
 /** The claim value: `<checkpoint name>/<uid>`. */
 export const claimValue = (name: string, uid: string): string => `${name}/${uid}`;
@@ -92,15 +158,34 @@ export class Deployments {
   }
 
   /**
-   * The revision of the ReplicaSet the Deployment controller made for this checkpoint's pod
-   * template, if it made one yet. Unlike the Deployment's own revision annotation this is seen
-   * even while other writers keep the controller from updating the Deployment.
+   * The Deployment's ReplicaSets and their pods (by its selector), read fresh: a rollout's
+   * progress shows in pod and ReplicaSet status, which the Deployment itself reports late or not
+   * at all (restart counts, waiting reasons).
    */
-  async rolloutRevision(target: DeploymentFacts, checkpointUid: string): Promise<string | undefined> {
-    const list = await this.client.get<{ items: Array<{ metadata: { annotations?: Record<string, string>; ownerReferences?: Array<{ uid?: string }> }; spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }> }>(paths.replicaSets(target.namespace));
-    const rs = list.items.find((r) =>
-      r.metadata.ownerReferences?.some((o) => o.uid === target.uid) && r.spec?.template?.metadata?.annotations?.[ANNOTATIONS.checkpointUid] === checkpointUid);
-    return rs?.metadata.annotations?.['deployment.kubernetes.io/revision'];
+  async rolloutFacts(target: DeploymentFacts): Promise<RolloutFacts> {
+    const q = Object.keys(target.selector).length > 0 ? `?labelSelector=${encodeURIComponent(selectorOf(target.selector))}` : '';
+    const [rsList, podList] = await Promise.all([
+      this.client.get<{ items: RawReplicaSet[] }>(`${paths.replicaSets(target.namespace)}${q}`),
+      this.client.get<{ items: RawPod[] }>(`${paths.pods(target.namespace)}${q}`),
+    ]);
+    const replicaSets = rsList.items
+      .filter((r) => r.metadata.ownerReferences?.some((o) => o.uid === target.uid))
+      .map((r): ReplicaSetFacts => {
+        const checkpointUid = r.spec?.template?.metadata?.annotations?.[ANNOTATIONS.checkpointUid];
+        const revision = r.metadata.annotations?.['deployment.kubernetes.io/revision'];
+        return {
+          name: r.metadata.name,
+          uid: r.metadata.uid,
+          ...(checkpointUid ? { checkpointUid } : {}),
+          ...(revision ? { revision } : {}),
+          specReplicas: r.spec?.replicas ?? 0,
+          replicas: r.status?.replicas ?? 0,
+          availableReplicas: r.status?.availableReplicas ?? 0,
+          observed: (r.status?.observedGeneration ?? 0) >= (r.metadata.generation ?? 0),
+        };
+      });
+    const owners = new Set(replicaSets.map((r) => r.uid));
+    return { replicaSets, pods: podList.items.map(podFacts).filter((p) => p.ownerUid !== undefined && owners.has(p.ownerUid)) };
   }
 
   /**

@@ -1,6 +1,9 @@
 // Informers under supervision: client-node's ListWatch keeps the cache, and this wrapper
 // restarts it with jittered backoff when it stops on an error, re-lists on a period (which also
-// ends a watch that went silent), and reports whether it is up for readiness.
+// ends a watch that went silent), and reports whether it is up for readiness. A watch that goes
+// silent without closing is cut sooner by client-node's Watch itself: no byte for 30 s
+// (requestTimeoutMs) aborts it, and ListWatch watches again from the last resourceVersion, so
+// the events missed meanwhile arrive (test/integration/faults/silent-watch.test.ts).
 import { makeInformer, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { KubeClient } from './client.js';
 

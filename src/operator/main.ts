@@ -36,9 +36,17 @@ async function main(): Promise<void> {
     fileRoots: cfg.fileRoots,
     workers: cfg.validationWorkers,
     workerMemoryMiB: cfg.workerMemoryMiB,
+    ...(cfg.cacheMaxBytes > 0 ? { maxCacheBytes: cfg.cacheMaxBytes } : {}),
+    // The artifacts rollback points (and production) need are never evicted; until the leader's
+    // caches are synced they are not known, and nothing is.
+    keepDigests: () => {
+      const c = ref.op?.controller;
+      return c?.synced ? c.keptDigests() : undefined;
+    },
+    onEvict: (r) => log.info('download cache over budget: evicted least recently used artifacts', { evicted: r.evicted, keptBytes: r.keptBytes, overBudgetBytes: r.overBudgetBytes }),
   });
   // The live guard reports measurements to the operator's metrics, which exist once it started.
-  const ref: { metrics?: RunningOperator['metrics'] } = {};
+  const ref: { metrics?: RunningOperator['metrics']; op?: RunningOperator } = {};
   // Removes partial downloads a killed predecessor left in the cache.
   await validator.start();
   const op = await startOperator(cfg, {
@@ -54,6 +62,7 @@ async function main(): Promise<void> {
       : undefined,
   });
   ref.metrics = op.metrics;
+  ref.op = op;
   log.info('operator started', { health: op.health.url, metrics: op.health.metricsUrl, leaderElect: cfg.leaderElect });
 
   let stopping = false;

@@ -2,12 +2,17 @@
 // Tests and benchmarks start it in-process with their own validator; main.ts starts it for real.
 import { Controller } from '../controller/controller.js';
 import type { Analyzer, AuditLog } from '../controller/reconciler.js';
+import { Checkpoints } from '../kube/checkpoints.js';
 import { KubeClient, loadKubeConfig } from '../kube/client.js';
+import { ValidationJobs } from '../kube/jobs.js';
 import { LeaderElector } from '../kube/lease.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { OperatorMetrics } from '../observability/metrics.js';
 import { startHealthServer, type HealthServer } from '../observability/health.js';
+import { KubeNotificationSettings, Notifier } from '../notify/notifier.js';
+import { buildNotification, isNotifyEvent } from '../notify/payload.js';
 import type { CheckpointValidator } from '../validation/contract.js';
+import { DestinationGuard } from '../validation/fetch.js';
 import type { OperatorConfig } from './config.js';
 
 export interface OperatorParts {
@@ -18,6 +23,8 @@ export interface OperatorParts {
   /** Called when this replica lost its lease: by default the process exits. */
   onLeadershipLost?: (why: string) => void;
   afterDeploymentPatch?: () => void;
+  /** Notification delivery tuning (tests); the defaults retry 5 times from 1 s. */
+  notifier?: { backoffMs?: number; attempts?: number };
 }
 
 export interface RunningOperator {
@@ -25,6 +32,7 @@ export interface RunningOperator {
   health: HealthServer;
   metrics: OperatorMetrics;
   elector?: LeaderElector;
+  notifier: Notifier;
   /** Resolves once this replica leads and its informers are synced. */
   leading: Promise<void>;
   stop(): Promise<void>;
@@ -33,12 +41,29 @@ export interface RunningOperator {
 export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): Promise<RunningOperator> {
   const log = parts.logger ?? createLogger({ level: cfg.logLevel, fields: { component: 'operator', identity: cfg.identity } });
   let controller: Controller | undefined;
-  const metrics = new OperatorMetrics({ checkpointsByPhase: () => controller?.phaseCounts() ?? {} });
+  const metrics = new OperatorMetrics({ checkpointsByPhase: () => controller?.phaseCounts() ?? {}, phaseAges: () => controller?.phaseAges() ?? [] });
   const client = new KubeClient(loadKubeConfig(cfg.kubeconfig), {
     qps: cfg.qps,
     burst: cfg.burst,
     userAgent: `modelgate-operator/${cfg.identity}`,
   });
+  // Validation Jobs: only when a Job image is configured (without one, a checkpoint asking for runner Job fails, JobRunnerNotConfigured).
+  const validationJobs = cfg.validationJobImage
+    ? new ValidationJobs(client, {
+        template: {
+          image: cfg.validationJobImage,
+          requests: cfg.validationJobRequests,
+          limits: cfg.validationJobLimits,
+          ttlSecondsAfterFinished: cfg.validationJobTtlSeconds,
+          workDirSize: cfg.validationJobWorkDirSize,
+          trustedHosts: cfg.trustedHosts,
+          maxArtifactBytes: cfg.maxArtifactBytes,
+          ...(cfg.validationJobPullPolicy ? { imagePullPolicy: cfg.validationJobPullPolicy } : {}),
+        },
+        maxJobs: cfg.validationJobsMax,
+        maxJobsPerNamespace: cfg.validationJobsMaxPerNamespace,
+      })
+    : undefined;
   const health = await startHealthServer({
     host: cfg.bindHost,
     port: cfg.healthPort,
@@ -49,7 +74,17 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
   // A standby replica is ready (it can take over); the leader is ready once its caches synced.
   health.setCheck('informers', () => (controller ? controller.synced : true));
 
+  const notifier = new Notifier({
+    settings: new KubeNotificationSettings(new Checkpoints(client)),
+    guard: new DestinationGuard(cfg.trustedHosts),
+    log,
+    metrics,
+    ...(parts.notifier ?? {}),
+  });
+
   let stopping = false;
+  let lostLease: string | undefined;
+  health.setCheck('leadership', () => lostLease === undefined);
   const elector = cfg.leaderElect
     ? new LeaderElector(client, {
         namespace: cfg.namespace,
@@ -66,12 +101,16 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
     if (elector) {
       log.info('waiting for leadership', { lease: `${cfg.namespace}/${cfg.leaseName}` });
       await elector.acquire((why) => {
+        // Not ready from here: a replica that lost its lease neither leads nor may stand by.
+        lostLease = why;
+        metrics.leader.set(0);
         log.error('lost leadership: stopping all work', { why });
         void controller?.stop();
         (parts.onLeadershipLost ?? (() => process.exit(1)))(why);
       });
     }
     if (stopping) return;
+    metrics.leader.set(1);
     controller = new Controller({
       client,
       validator: parts.validator,
@@ -82,8 +121,13 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
       identity: cfg.identity,
       resyncMs: cfg.resyncSeconds * 1000,
       observer: {
-        transition: (_from, to) => log.debug('transition', { to }),
+        transition: (from, to, cp, reason, message) => {
+          log.debug('transition', { to });
+          // Only enqueues: delivery runs in the background and never touches the checkpoint.
+          if (cp && isNotifyEvent(to)) notifier.notify(buildNotification(cp, from, to, reason ?? '', message ?? '', new Date().toISOString()));
+        },
         deployed: () => metrics.deploysTotal.inc(),
+        conflict: () => metrics.conflictRetriesTotal.inc(),
         rolledBack: (reason) => metrics.rollbacksTotal.inc({ reason }),
         gate: (stage, verdict, ms) => {
           metrics.gateResultTotal.inc({ stage, verdict });
@@ -99,6 +143,10 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
       },
       afterDeploymentPatch: parts.afterDeploymentPatch,
       rollbackHistory: cfg.rollbackHistory,
+      retryPolicy: { maxAttempts: cfg.jobAttempts, baseDelayMs: cfg.jobRetryDelayMs, maxDelayMs: cfg.jobRetryMaxDelayMs },
+      reconcileDeadlineMs: cfg.reconcileDeadlineMs,
+      validationJobs,
+      defaultRunner: cfg.validationRunner,
     });
     await controller.start();
     log.info('controller started', { workers: cfg.workers });
@@ -113,11 +161,14 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
     health,
     metrics,
     elector,
+    notifier,
     leading,
     async stop() {
       stopping = true;
+      metrics.leader.set(0);
       elector?.stop();
       await controller?.stop();
+      await notifier.stop();
       await elector?.release();
       await health.close();
     },

@@ -7,12 +7,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress } from 'node:dns';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, stat, unlink, utimes } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { planEviction, type CacheEntry } from './cache-budget.js';
 import type { ArtifactRef, FetchedArtifact } from './contract.js';
 import { StageError } from './contract.js';
 import { REASONS } from './reasons.js';
@@ -43,13 +44,60 @@ export interface FetcherOptions {
   maxRedirects?: number;
   /** DNS resolver (tests); default node:dns lookup. */
   resolve?: (host: string) => Promise<LookupAddress[]>;
+  /** Sent as User-Agent. Default "modelgate-operator". */
+  userAgent?: string;
+  /** How messages name the settings a user would change; the defaults speak of the operator. */
+  settings?: Partial<FetcherSettingNames>;
+  /**
+   * Byte budget of the cache folder: after a download, the least recently used artifacts are
+   * deleted until the folder fits. Never deleted: an artifact a fetch or validation holds (pin)
+   * or one `keep` names. Default: no budget (the cache only grows).
+   */
+  maxCacheBytes?: number;
+  /**
+   * Digests that must stay cached (the artifacts of rollback points), asked at each eviction;
+   * undefined when they are not known (caches not synced): nothing is evicted then.
+   */
+  keep?: () => Iterable<string> | undefined;
+  /** Told what an eviction deleted and whether the pinned artifacts alone exceed the budget. */
+  onEvict?: (result: EvictionResult) => void;
 }
+
+export interface EvictionResult {
+  /** Digests deleted (sha256:<hex>), least recently used first. */
+  evicted: string[];
+  /** Bytes left in the cache folder. */
+  keptBytes: number;
+  /** Bytes over the budget that could not be freed (everything left is pinned or downloading). */
+  overBudgetBytes: number;
+}
+
+/** The settings named in refusal messages, so another user of the fetcher (the inference server) points at its own env. */
+export interface FetcherSettingNames {
+  /** Default "the operator's trusted hosts". */
+  trustedHosts: string;
+  /** Default "artifact.sizeBytes / the operator's limit". */
+  sizeLimit: string;
+  /** Default "the digest". */
+  digest: string;
+}
+
+const OPERATOR_SETTINGS: FetcherSettingNames = {
+  trustedHosts: "the operator's trusted hosts",
+  sizeLimit: "artifact.sizeBytes / the operator's limit",
+  digest: 'the digest',
+};
 
 export interface FetchOptions {
   /** Tracks the partial file under this key so cleanup(key) can remove it. */
   key?: string;
   /** Used in messages: "artifact", "baseline artifact", "holdout dataset". */
   label?: string;
+  /**
+   * Keep the fetched file pinned after fetch returns: its release is pushed here and the caller
+   * calls it when done with the file (a validation that reads it). Without it the pin ends with the fetch.
+   */
+  holds?: Array<() => void>;
 }
 
 const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;
@@ -157,12 +205,72 @@ function parsePattern(p: string): HostPattern {
   return port === undefined ? { host: wildcard ? host.slice(1) : host, wildcard } : { host: wildcard ? host.slice(1) : host, wildcard, port };
 }
 
+/**
+ * Why a trusted-host entry can never match (a scheme, a path, a bad port), or undefined when it is
+ * one of the forms above. Catches "http://store:8080", which would otherwise trust nothing.
+ */
+export function trustedHostProblem(entry: string): string | undefined {
+  const s = entry.trim().toLowerCase();
+  if (net.isIPv6(s)) return undefined;
+  const m = /^(?:\[([0-9a-f:.]+)\]|(\*\.)?([a-z0-9_-]+(?:\.[a-z0-9_-]+)*))(?::(\d{1,5}))?$/.exec(s);
+  if (!m || (m[1] !== undefined && !net.isIPv6(m[1]))) return `"${entry}" is not host, host:port, *.domain or [IPv6]:port (no scheme, no path)`;
+  if (m[4] !== undefined && (Number(m[4]) < 1 || Number(m[4]) > 65535)) return `"${entry}" has port ${m[4]}, outside 1-65535`;
+  return undefined;
+}
+
 function defaultPort(url: URL): number {
   return url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 }
 
 function bareHost(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+function matchesTrusted(patterns: readonly HostPattern[], url: URL): boolean {
+  const host = bareHost(url);
+  const port = defaultPort(url);
+  return patterns.some(
+    (p) => (p.wildcard ? host.endsWith(p.host) && host.length > p.host.length : host === p.host) && (p.port === undefined || p.port === port),
+  );
+}
+
+/**
+ * The same destination rules for other outgoing requests (notification webhooks): https, or
+ * http to a trusted host; no credentials in the URL; every resolved address public unless the
+ * host is trusted. Resolves the host once and returns the vetted address to connect to, so DNS
+ * rebinding cannot swap it. Throws an Error saying why, with the URL's query redacted.
+ */
+export class DestinationGuard {
+  private readonly trusted: HostPattern[];
+  private readonly resolveHost: (host: string) => Promise<LookupAddress[]>;
+
+  constructor(trustedHosts: readonly string[] = [], resolve?: (host: string) => Promise<LookupAddress[]>) {
+    this.trusted = trustedHosts.map(parsePattern);
+    this.resolveHost = resolve ?? ((host) => new Promise((ok, fail) => dnsLookup(host, { all: true, verbatim: true }, (err, addrs) => (err ? fail(err) : ok(addrs)))));
+  }
+
+  isTrusted(url: URL): boolean {
+    return matchesTrusted(this.trusted, url);
+  }
+
+  async vet(url: URL, label: string): Promise<LookupAddress> {
+    // Only scheme and host in messages: a webhook's path or query may itself be the secret.
+    const where = `${url.protocol}//${url.host}`;
+    const trusted = this.isTrusted(url);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`the ${label} URL scheme '${url.protocol}' is not supported; use https://`);
+    if (url.protocol === 'http:' && !trusted) throw new Error(`the ${label} URL ${where} uses plain http to a host not in the operator's trusted hosts; use https or trust the host`);
+    if (url.username || url.password) throw new Error(`the ${label} URL carries credentials in the URL; put a token in the Secret instead`);
+    const host = bareHost(url);
+    const addrs = net.isIP(host) ? [{ address: host, family: net.isIPv6(host) ? 6 : 4 }] : await this.resolveHost(host);
+    if (addrs.length === 0) throw new Error(`DNS returned no address for ${host}`);
+    if (!trusted) {
+      for (const a of addrs) {
+        const kind = forbiddenAddressKind(a.address);
+        if (kind) throw new Error(`the ${label} URL ${where} resolves to ${a.address}, a ${kind} address; refused (add the host to the operator's trusted hosts if this is intended)`);
+      }
+    }
+    return addrs[0]!;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,7 +286,8 @@ const TRANSIENT_CODES = new Set([
   'ENETUNREACH', 'ENETDOWN', 'EHOSTDOWN', 'ESOCKETTIMEDOUT', 'UND_ERR_SOCKET',
 ]);
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(abortError(signal));
     const t = setTimeout(() => {
@@ -213,8 +322,20 @@ export class ArtifactFetcher {
   private readonly maxBackoffMs: number;
   private readonly maxRedirects: number;
   private readonly resolveHost: (host: string) => Promise<LookupAddress[]>;
+  private readonly userAgent: string;
+  private readonly names: FetcherSettingNames;
   /** Partial files being written now (sweepPartials leaves them alone), by key. */
   private readonly active = new Map<string, string | undefined>();
+  private readonly maxCacheBytes?: number;
+  private readonly keep: () => Iterable<string> | undefined;
+  private readonly onEvict?: (result: EvictionResult) => void;
+  /** Cached files in use (by hex), with how many holders; eviction never deletes them. */
+  private readonly pins = new Map<string, number>();
+  /** Deletions under way, by hex: a fetch of the same digest waits for it before looking. */
+  private readonly deleting = new Map<string, Promise<void>>();
+  /** One eviction at a time; a request while one runs makes it run once more. */
+  private evicting?: Promise<EvictionResult | undefined>;
+  private evictAgain = false;
 
   constructor(options: FetcherOptions) {
     this.dir = path.join(path.resolve(options.cacheDir), 'sha256');
@@ -227,6 +348,11 @@ export class ArtifactFetcher {
     this.backoffMs = options.backoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 15_000;
     this.maxRedirects = options.maxRedirects ?? 5;
+    this.userAgent = options.userAgent ?? 'modelgate-operator';
+    this.names = { ...OPERATOR_SETTINGS, ...options.settings };
+    this.maxCacheBytes = options.maxCacheBytes;
+    this.keep = options.keep ?? (() => []);
+    this.onEvict = options.onEvict;
     this.resolveHost =
       options.resolve ??
       ((host) =>
@@ -268,11 +394,98 @@ export class ArtifactFetcher {
   }
 
   isTrusted(url: URL): boolean {
-    const host = bareHost(url);
-    const port = defaultPort(url);
-    return this.trusted.some(
-      (p) => (p.wildcard ? host.endsWith(p.host) && host.length > p.host.length : host === p.host) && (p.port === undefined || p.port === port),
-    );
+    return matchesTrusted(this.trusted, url);
+  }
+
+  /**
+   * Keep the cached file of `digest` from eviction until the returned release is called (once;
+   * later calls do nothing). Pins count: the file stays while any holder has it.
+   */
+  pin(digest: string): () => void {
+    // A malformed digest names no cached file; it is pinned as given (fetch refuses it anyway).
+    const hex = DIGEST_RE.exec(digest)?.[1] ?? digest;
+    this.pins.set(hex, (this.pins.get(hex) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.pins.get(hex) ?? 1) - 1;
+      if (n <= 0) this.pins.delete(hex);
+      else this.pins.set(hex, n);
+    };
+  }
+
+  /** Digests pinned now (tests, diagnostics). */
+  pinned(): string[] {
+    return [...this.pins.keys()].map((h) => `sha256:${h}`);
+  }
+
+  /**
+   * Delete least recently used artifacts until the cache fits maxCacheBytes; pinned ones and
+   * those `keep` names stay. Resolves with what was deleted (undefined without a budget).
+   */
+  enforceBudget(): Promise<EvictionResult | undefined> {
+    if (this.maxCacheBytes === undefined) return Promise.resolve(undefined);
+    if (this.evicting) {
+      this.evictAgain = true;
+      return this.evicting;
+    }
+    const run = async (): Promise<EvictionResult | undefined> => {
+      let result: EvictionResult | undefined;
+      do {
+        this.evictAgain = false;
+        result = await this.evictOnce(this.maxCacheBytes as number);
+      } while (this.evictAgain);
+      return result;
+    };
+    this.evicting = run().finally(() => {
+      this.evicting = undefined;
+    });
+    return this.evicting;
+  }
+
+  private async evictOnce(budget: number): Promise<EvictionResult> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const entries: CacheEntry[] = [];
+    let otherBytes = 0;
+    for (const name of await readdir(this.dir)) {
+      const st = await stat(path.join(this.dir, name)).catch(() => undefined);
+      if (!st?.isFile()) continue;
+      if (/^[0-9a-f]{64}$/.test(name)) entries.push({ name, sizeBytes: st.size, lastUsedMs: st.mtimeMs });
+      else otherBytes += st.size;
+    }
+    const needed = this.keep();
+    const total = otherBytes + entries.reduce((s, x) => s + x.sizeBytes, 0);
+    // What rollback points need is not known: keep everything rather than guess.
+    if (needed === undefined) return { evicted: [], keptBytes: total, overBudgetBytes: Math.max(0, total - budget) };
+    const keep = new Set<string>();
+    for (const d of needed) {
+      const m = DIGEST_RE.exec(d);
+      if (m) keep.add(m[1]!);
+    }
+    const pinnedNow = new Set([...keep, ...this.pins.keys()]);
+    const plan = planEviction(entries, budget, pinnedNow, otherBytes);
+    const evicted: string[] = [];
+    let freed = 0;
+    for (const hex of plan.evict) {
+      // Checked again right before the delete, in the same tick as it starts: a fetch or a
+      // validation may have pinned the file while the folder was being listed.
+      if (this.pins.has(hex)) continue;
+      const file = path.join(this.dir, hex);
+      const done = unlink(file).then(
+        () => {
+          evicted.push(`sha256:${hex}`);
+          freed += entries.find((x) => x.name === hex)?.sizeBytes ?? 0;
+        },
+        () => undefined,
+      ).finally(() => this.deleting.delete(hex));
+      this.deleting.set(hex, done);
+      await done;
+    }
+    const keptBytes = otherBytes + entries.reduce((s, x) => s + x.sizeBytes, 0) - freed;
+    const result = { evicted, keptBytes, overBudgetBytes: Math.max(0, keptBytes - budget) };
+    if (evicted.length > 0 || result.overBudgetBytes > 0) this.onEvict?.(result);
+    return result;
   }
 
   private hexOf(digest: string, label: string): string {
@@ -313,13 +526,40 @@ export class ArtifactFetcher {
       );
     }
 
-    // Cache hit: re-hash (the volume is writable by the operator only, but a torn or edited file must not pass).
-    const cached = await stat(final).catch(() => undefined);
-    if (cached?.isFile()) {
-      if (cached.size <= limit && (await hashFile(final)) === hex) return { digest: ref.digest, path: final, sizeBytes: cached.size };
-      await unlink(final).catch(() => undefined);
+    // Pinned from here: an eviction leaves this file alone while it is hashed, written or used.
+    const release = this.pin(ref.digest);
+    let kept = false;
+    const keepPin = (): void => {
+      if (options.holds) {
+        options.holds.push(release);
+        kept = true;
+      }
+    };
+    try {
+      await this.deleting.get(hex);
+      // Cache hit: re-hash (the volume is writable by the operator only, but a torn or edited file must not pass).
+      const cached = await stat(final).catch(() => undefined);
+      if (cached?.isFile()) {
+        if (cached.size <= limit && (await hashFile(final).catch(() => undefined)) === hex) {
+          // The file's mtime is its last use, for the eviction order.
+          const now = new Date();
+          await utimes(final, now, now).catch(() => undefined);
+          keepPin();
+          return { digest: ref.digest, path: final, sizeBytes: cached.size };
+        }
+        await unlink(final).catch(() => undefined);
+      }
+      const fetched = await this.store(ref, url, source, final, hex, limit, label, signal, options);
+      await this.enforceBudget().catch(() => undefined);
+      keepPin();
+      return fetched;
+    } finally {
+      if (!kept) release();
     }
+  }
 
+  /** Download or copy into a partial file, verify the digest, rename into place. */
+  private async store(ref: ArtifactRef, url: URL, source: string | undefined, final: string, hex: string, limit: number, label: string, signal: AbortSignal, options: FetchOptions): Promise<FetchedArtifact> {
     const partial = path.join(this.dir, `${PARTIAL_PREFIX}${randomBytes(12).toString('hex')}`);
     this.active.set(partial, options.key);
     try {
@@ -330,7 +570,7 @@ export class ArtifactFetcher {
       if (got !== hex) {
         throw new StageError(
           REASONS.DigestMismatch,
-          `The ${label} at ${redact(url)} has digest sha256:${got}, not the declared ${ref.digest}; the file was removed: publish the right file or fix the digest.`,
+          `The ${label} at ${redact(url)} has digest sha256:${got}, not the declared ${ref.digest}; the file was removed: publish the right file or fix ${this.names.digest}.`,
           true,
         );
       }
@@ -389,9 +629,9 @@ export class ArtifactFetcher {
 
   private async copyFile(real: string, partial: string, limit: number, label: string, signal: AbortSignal): Promise<number> {
     const st = await stat(real);
-    if (st.size > limit) throw tooLarge(label, limit, st.size);
+    if (st.size > limit) throw tooLarge(label, this.names, limit, st.size);
     const src = createReadStream(real, { signal });
-    return writeLimited(src, partial, limit, label, signal);
+    return writeLimited(src, partial, limit, label, this.names, signal);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -399,8 +639,14 @@ export class ArtifactFetcher {
 
   private async download(url: URL, partial: string, limit: number, label: string, signal: AbortSignal): Promise<number> {
     let lastError: Error | undefined;
+    // A store that kept failing in a way that may pass (5xx, 429, a reset connection) fails the
+    // fetch transiently, so the operator retries later; anything else is terminal.
+    let transient = false;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       if (attempt > 0) {
+        // The failed attempt may have written part of the body: each attempt starts a fresh file
+        // (writeLimited opens it exclusively, so a leftover would fail the retry with EEXIST).
+        await unlink(partial).catch(() => undefined);
         const exp = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** (attempt - 1));
         const jittered = exp / 2 + Math.random() * (exp / 2);
         const after = lastError instanceof RetryableError && lastError.retryAfterMs !== undefined ? Math.min(lastError.retryAfterMs, this.maxBackoffMs) : 0;
@@ -411,16 +657,20 @@ export class ArtifactFetcher {
       } catch (err) {
         if (err instanceof StageError || signal.aborted) throw err;
         lastError = err as Error;
+        transient = true;
         if (!(err instanceof RetryableError)) {
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === undefined || !TRANSIENT_CODES.has(code)) break;
+          if (code === undefined || !TRANSIENT_CODES.has(code)) {
+            transient = false;
+            break;
+          }
         }
       }
     }
     throw new StageError(
       REASONS.FetchFailed,
       `The ${label} could not be fetched from ${redact(url)} after ${this.retries + 1} attempt(s): ${lastError?.message ?? 'unknown error'}; check that the URI is reachable.`,
-      true,
+      !transient,
     );
   }
 
@@ -430,7 +680,7 @@ export class ArtifactFetcher {
     if (url.protocol === 'http:' && !trusted) {
       throw new StageError(
         REASONS.ForbiddenDestination,
-        `The ${label} URL ${redact(url)} uses plain http to host '${url.host}', which is not in the operator's trusted hosts; use https or trust the host.`,
+        `The ${label} URL ${redact(url)} uses plain http to host '${url.host}', which is not in ${this.names.trustedHosts}; use https or add the host to ${this.names.trustedHosts}.`,
         true,
       );
     }
@@ -443,7 +693,7 @@ export class ArtifactFetcher {
     const host = bareHost(url);
     if (!trusted && net.isIP(host)) {
       const kind = forbiddenAddressKind(host);
-      if (kind) throw forbidden(label, url, host, kind);
+      if (kind) throw forbidden(label, this.names, url, host, kind);
     }
     return trusted;
   }
@@ -493,9 +743,9 @@ export class ArtifactFetcher {
         const declared = Number(res.headers['content-length']);
         if (Number.isFinite(declared) && declared > limit) {
           res.destroy();
-          throw tooLarge(label, limit, declared);
+          throw tooLarge(label, this.names, limit, declared);
         }
-        return writeLimited(res, partial, limit, label, signal);
+        return writeLimited(res, partial, limit, label, this.names, signal);
       }
     };
     return run()
@@ -517,7 +767,7 @@ export class ArtifactFetcher {
           if (!trusted) {
             for (const a of addrs) {
               const kind = forbiddenAddressKind(a.address);
-              if (kind) return cb(forbidden(label, url, a.address, kind), '');
+              if (kind) return cb(forbidden(label, this.names, url, a.address, kind), '');
             }
           }
           if (opts.all) cb(null, addrs);
@@ -535,7 +785,7 @@ export class ArtifactFetcher {
           agent: false,
           signal,
           lookup: net.isIP(host) ? undefined : (lookup as unknown as typeof dnsLookup),
-          headers: { 'user-agent': 'modelgate-operator', accept: '*/*', 'accept-encoding': 'identity' },
+          headers: { 'user-agent': this.userAgent, accept: '*/*', 'accept-encoding': 'identity' },
         },
         (res) => {
           clearTimeout(connectTimer);
@@ -565,26 +815,30 @@ function isInside(root: string, p: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-function redact(url: URL): string {
+/** A URL for messages and logs: no user:password, no query (a presigned URL's query is a credential). */
+export function redact(url: URL): string {
   const u = new URL(url.href);
   u.username = '';
   u.password = '';
-  u.search = u.search ? '?…' : '';
-  return u.href;
+  // A literal ellipsis: URL would percent-encode it (%E2%80%A6).
+  const query = u.search ? '?…' : '';
+  u.search = '';
+  u.hash = '';
+  return `${u.href}${query}`;
 }
 
-function forbidden(label: string, url: URL, address: string, kind: string): StageError {
+function forbidden(label: string, names: FetcherSettingNames, url: URL, address: string, kind: string): StageError {
   return new StageError(
     REASONS.ForbiddenDestination,
-    `The ${label} URL ${redact(url)} resolves to ${address}, a ${kind} address; refused (add the host to the operator's trusted hosts if this is intended).`,
+    `The ${label} URL ${redact(url)} resolves to ${address}, a ${kind} address; refused (add the host to ${names.trustedHosts} if this is intended).`,
     true,
   );
 }
 
-function tooLarge(label: string, limit: number, size?: number): StageError {
+function tooLarge(label: string, names: FetcherSettingNames, limit: number, size?: number): StageError {
   return new StageError(
     REASONS.ArtifactTooLarge,
-    `The ${label} is larger than the limit of ${limit} bytes${size !== undefined ? ` (${size} bytes)` : ''}; raise artifact.sizeBytes / the operator's limit or publish a smaller file.`,
+    `The ${label} is larger than the limit of ${limit} bytes${size !== undefined ? ` (${size} bytes)` : ''}; raise ${names.sizeLimit} or publish a smaller file.`,
     true,
   );
 }
@@ -596,7 +850,14 @@ async function hashFile(file: string): Promise<string> {
 }
 
 /** Stream into `partial`, cutting at `limit` bytes; the caller removes the partial file on failure. */
-function writeLimited(src: NodeJS.ReadableStream & { destroy(err?: Error): void }, partial: string, limit: number, label: string, signal: AbortSignal): Promise<number> {
+function writeLimited(
+  src: NodeJS.ReadableStream & { destroy(err?: Error): void },
+  partial: string,
+  limit: number,
+  label: string,
+  names: FetcherSettingNames,
+  signal: AbortSignal,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const out = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
     let bytes = 0;
@@ -615,7 +876,7 @@ function writeLimited(src: NodeJS.ReadableStream & { destroy(err?: Error): void 
     signal.addEventListener('abort', onAbort, { once: true });
     src.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
-      if (bytes > limit) return fail(tooLarge(label, limit));
+      if (bytes > limit) return fail(tooLarge(label, names, limit));
       if (!out.write(chunk)) {
         src.pause();
         out.once('drain', () => src.resume());

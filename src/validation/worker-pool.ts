@@ -6,6 +6,8 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { BenchmarkInputSpec, HoldoutTask } from '../api/types.js';
+import type { PairedMetricResult } from '../math/evidence.js';
 import type { TensorInfo } from '../onnx/session.js';
 import { StageError } from './contract.js';
 import { REASONS } from './reasons.js';
@@ -20,6 +22,8 @@ export interface EncodedArray {
 
 export interface DatasetJobRef {
   path: string;
+  /** What the user calls it (the URI, or their file): errors name this, never the cache path. */
+  name?: string;
   format?: 'jsonl' | 'npz';
   labelField?: string;
   maxSamples?: number;
@@ -40,6 +44,29 @@ export interface EvaluateJob {
   outputName?: string;
   /** Samples per run (default 16; a fixed batch dimension wins). */
   batchSize?: number;
+  /** With a baseline: the paired bootstrap of every metric's degradation, run here (off the operator's thread). */
+  compare?: CompareRequest;
+  /** Holdout task: picks the output by what it holds (probabilities for classification). */
+  task?: HoldoutTask;
+}
+
+export interface CompareRequest {
+  task: HoldoutTask;
+  /** Metrics resampled for the decision (the critical ones); the rest get point estimates. */
+  metrics: string[];
+  resamples: number;
+  confidence: number;
+  seed: number;
+}
+
+export interface CompareResult {
+  /** Samples both models ran cleanly on. */
+  samples: number;
+  metrics: PairedMetricResult[];
+  /** Time the bootstrap took in the worker (ms). */
+  ms: number;
+  /** Set when the metrics could not be computed (labels or outputs that do not fit the task). */
+  error?: string;
 }
 
 export interface BenchmarkJob {
@@ -50,8 +77,10 @@ export interface BenchmarkJob {
   runs: number;
   /** Feed holdout samples (tiled to the batch size) instead of synthetic zeros. */
   dataset?: DatasetJobRef;
-  /** Size used for symbolic dimensions other than the batch (default 32). */
+  /** Size used for symbolic dimensions other than the batch (default 256). */
   symbolicDim?: number;
+  /** Inputs given in the spec (shape and values); the rest are made up. */
+  inputs?: BenchmarkInputSpec[];
 }
 
 /** FAKE FAULT INJECTION for tests only: the child exits (crash) or never answers (hang). Needs `faultInjection: true`. */
@@ -88,6 +117,7 @@ export interface EvaluateResultWire {
   labelWidth: number;
   candidate: ModelRunWire;
   baseline?: ModelRunWire;
+  comparison?: CompareResult;
 }
 
 export interface BenchmarkBatch {
@@ -108,7 +138,9 @@ export interface BenchmarkResult {
   sessionMs: number;
   /** Peak resident memory of the worker during the job (MiB). */
   peakRssMiB: number;
-  input: 'holdout' | 'synthetic';
+  input: 'holdout' | 'spec' | 'synthetic';
+  /** onnxruntime's own log lines from this job (its stderr), for the report. */
+  runtimeLog?: string[];
   batches: BenchmarkBatch[];
 }
 
@@ -130,6 +162,9 @@ export interface EvaluateResult {
   labelWidth: number;
   candidate: ModelRun;
   baseline?: ModelRun;
+  comparison?: CompareResult;
+  /** onnxruntime's own log lines from this job (its stderr), for the report. */
+  runtimeLog?: string[];
 }
 
 export type JobResult<J extends WorkerJob> = J extends InspectJob
@@ -190,6 +225,7 @@ function decodeResult(job: WorkerJob, result: unknown): unknown {
     candidate: decodeRun(w.candidate),
   };
   if (w.baseline) out.baseline = decodeRun(w.baseline);
+  if (w.comparison) out.comparison = w.comparison;
   return out;
 }
 
@@ -217,12 +253,39 @@ export interface RunOptions {
   stage?: 'fetch' | 'architecture' | 'holdout' | 'benchmark' | 'regression';
 }
 
+/**
+ * The parent's variables a worker keeps: where to find programs and libraries, where to write
+ * temp files, the locale and time zone, Node's own options. Nothing else: no KUBERNETES_* (the
+ * in-cluster API address), no cloud or store credentials (AWS_*, *_TOKEN, *_SECRET*), no
+ * MODELGATE_* settings. A model runs arbitrary code through a runtime bug, so what it can read
+ * from its environment is only this.
+ */
+export const WORKER_ENV_KEEP: readonly string[] = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'LD_LIBRARY_PATH', 'NODE_OPTIONS'];
+
+/** The environment of a worker process: WORKER_ENV_KEEP from the parent, plus the worker's own settings. */
+export function workerEnvironment(parent: NodeJS.ProcessEnv, o: { threads: number; faultInjection: boolean }): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of WORKER_ENV_KEEP) if (parent[k] !== undefined) env[k] = parent[k];
+  env.OMP_NUM_THREADS = String(o.threads);
+  env.MODELGATE_WORKER_THREADS = String(o.threads);
+  if (o.faultInjection) env.MODELGATE_FAULT_INJECTION = '1';
+  return env;
+}
+
 interface Slot {
   child: ChildProcess;
   busy: boolean;
   /** Peak RSS seen by the poller during the current job (KiB). */
   peakKiB: number;
+  /** What the child wrote to stderr during the current job (onnxruntime's native log), capped. */
+  log: string[];
 }
+
+/** Lines of a worker's stderr kept per job, and their length: enough to see why, never a flood. */
+const LOG_LINES = 40;
+const LOG_LINE_CHARS = 300;
+// ANSI colour codes onnxruntime puts around its lines.
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
 
 interface Waiter {
   resolve: (slot: Slot) => void;
@@ -276,6 +339,11 @@ export class WorkerPool {
     return this.slots.size;
   }
 
+  /** Process ids of the live children (tests read their /proc entries). */
+  get pids(): number[] {
+    return [...this.slots].map((s) => s.child.pid).filter((p): p is number => p !== undefined);
+  }
+
   /** Run one job in a child; rejects with StageError (ValidatorCrashed, ValidationTimeout, ...). */
   async run<J extends WorkerJob>(job: J, options: RunOptions = {}): Promise<JobResult<J>> {
     if (this.closed) throw new StageError(REASONS.ValidatorCrashed, 'The validation worker pool is closed; restart the operator.', false, options.stage ?? 'holdout');
@@ -310,11 +378,22 @@ export class WorkerPool {
   private spawn(): Slot {
     const execArgv = [`--max-old-space-size=${this.memoryMiB}`];
     if (fromTypeScript) execArgv.unshift('--import', 'tsx');
-    const env: NodeJS.ProcessEnv = { ...process.env, OMP_NUM_THREADS: String(this.threads), MODELGATE_WORKER_THREADS: String(this.threads) };
-    if (this.faultInjection) env.MODELGATE_FAULT_INJECTION = '1';
-    else delete env.MODELGATE_FAULT_INJECTION;
-    const child = fork(workerFile, [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const slot: Slot = { child, busy: false, peakKiB: 0 };
+    const env = workerEnvironment(process.env, { threads: this.threads, faultInjection: this.faultInjection });
+    // stderr is piped, not inherited: onnxruntime's native log goes into the report, not the operator's log.
+    const child = fork(workerFile, [], { execArgv, env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+    const slot: Slot = { child, busy: false, peakKiB: 0, log: [] };
+    let partial = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        const clean = line.replace(ANSI, '').trim();
+        if (clean === '') continue;
+        if (slot.log.length < LOG_LINES) slot.log.push(clean.slice(0, LOG_LINE_CHARS));
+        else if (slot.log.length === LOG_LINES) slot.log.push('… (more lines cut)');
+      }
+    });
     child.once('exit', () => this.slots.delete(slot));
     child.on('error', () => undefined);
     this.slots.add(slot);
@@ -373,6 +452,7 @@ export class WorkerPool {
     const timeoutMs = options.timeoutMs ?? this.jobTimeoutMs;
     const child = slot.child;
     slot.peakKiB = 0;
+    slot.log = [];
     return new Promise((resolve, reject) => {
       let settled = false;
       const finish = (fn: () => void): void => {
@@ -398,6 +478,7 @@ export class WorkerPool {
             const r = result as BenchmarkResult;
             r.peakRssMiB = Math.max(r.peakRssMiB, slot.peakKiB / 1024);
           }
+          if (slot.log.length > 0 && (job.type === 'benchmark' || job.type === 'evaluate')) (result as { runtimeLog?: string[] }).runtimeLog = [...slot.log];
           finish(() => resolve(result));
         } else {
           finish(() => reject(new StageError(msg.error.reason, msg.error.message, msg.error.terminal, stage)));

@@ -5,7 +5,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { closeSession, openSession, run, signatureOf, tensor } from '../onnx/session.js';
 import type { Session, Tensor, TensorInfo, TensorType } from '../onnx/session.js';
-import { latencySummary } from '../math/stats.js';
+import { denominatorFloor, pairedDegradations } from '../math/evidence.js';
+import type { PairedMetricSpec } from '../math/evidence.js';
+import { isDisplayOnlyMetric, METRICS_BY_TASK, metricDirection, metricEvaluator, perSampleValues } from '../math/metrics.js';
+import type { Labels, Predictions } from '../math/metrics.js';
+import { latencySummary, mean } from '../math/stats.js';
+import { chooseOutput } from './output-choice.js';
 import { DatasetError, readHoldout, sliceBatch } from './dataset.js';
 import type { HoldoutData, HoldoutInput } from './dataset.js';
 import { REASONS } from './reasons.js';
@@ -14,6 +19,8 @@ import type {
   BenchmarkBatch,
   BenchmarkJob,
   BenchmarkResult,
+  CompareRequest,
+  CompareResult,
   DatasetJobRef,
   EvaluateJob,
   EvaluateResultWire,
@@ -35,7 +42,8 @@ const threads = Number(process.env.MODELGATE_WORKER_THREADS ?? '1') || 1;
 async function open(path: string, label: string): Promise<{ session: Session; ms: number }> {
   const t0 = performance.now();
   try {
-    const session = await openSession(path, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+    // Errors only: onnxruntime's warnings are noise here, and what it does log the pool captures for the report.
+    const session = await openSession(path, { intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3 });
     return { session, ms: performance.now() - t0 };
   } catch (err) {
     throw new JobError(
@@ -59,7 +67,8 @@ async function loadDataset(ref: DatasetJobRef): Promise<HoldoutData | undefined>
   } catch (err) {
     // Zero samples is a gate verdict (EmptyDataset), not a broken file.
     if (err instanceof DatasetError && /holds no samples/.test(err.message)) return undefined;
-    throw new JobError(REASONS.DatasetInvalid, `The holdout dataset cannot be read: ${firstLine(err)}.`);
+    const why = ref.name ? firstLine(err).split(ref.path).join(ref.name) : firstLine(err);
+    throw new JobError(REASONS.DatasetInvalid, `The holdout dataset ${ref.name ?? ''} cannot be read: ${why}.`.replace('  ', ' '));
   }
 }
 
@@ -135,15 +144,10 @@ interface RunAcc {
   firstError?: string;
 }
 
-function pickOutput(outputs: TensorInfo[], wanted: string | undefined, label: string): string {
-  if (wanted === undefined) return outputs[0]!.name;
-  if (!outputs.some((o) => o.name === wanted)) {
-    throw new JobError(
-      REASONS.DatasetInvalid,
-      `The ${label} model has no output '${wanted}' (outputs: ${outputs.map((o) => o.name).join(', ')}); fix holdout.outputName.`,
-    );
-  }
-  return wanted;
+function pickOutput(outputs: TensorInfo[], wanted: string | undefined, task: EvaluateJob['task'], label: string): string {
+  const choice = chooseOutput(outputs, wanted, task, label, 'holdout.outputName (--output-name)');
+  if (!choice.ok) throw new JobError(REASONS[choice.reason], choice.message);
+  return choice.name;
 }
 
 async function runBatch(acc: RunAcc, inputs: Record<string, HoldoutInput>, start: number, size: number): Promise<void> {
@@ -197,6 +201,48 @@ function wire(acc: RunAcc): ModelRunWire {
   return w;
 }
 
+function rowsOf(values: Float64Array, width: number, idx: readonly number[]): Predictions {
+  if (width === 1) return Float64Array.from(idx, (i) => values[i]!);
+  return idx.map((i) => values.subarray(i * width, (i + 1) * width));
+}
+
+/**
+ * The paired bootstrap of every metric's degradation on the samples both models ran cleanly, here
+ * in the worker so 1000 resamples of 10,000 samples never hold the operator's event loop.
+ */
+function compare(req: CompareRequest, cand: RunAcc, base: RunAcc, labels: Float64Array, labelWidth: number): CompareResult {
+  const t0 = performance.now();
+  const idx: number[] = [];
+  for (let i = 0; i < cand.ok.length; i++) if (cand.ok[i] === 1 && base.ok[i] === 1) idx.push(i);
+  const done = (r: Omit<CompareResult, 'ms'>): CompareResult => ({ ...r, ms: performance.now() - t0 });
+  if (idx.length === 0 || !cand.predictions || !base.predictions) return done({ samples: 0, metrics: [] });
+  try {
+    const y: Labels = rowsOf(labels, labelWidth, idx);
+
+    const mu = mean(labels);
+    let ss = 0;
+    for (const v of labels) ss += (v - mu) ** 2;
+    const labelStd = labels.length > 1 ? Math.sqrt(ss / (labels.length - 1)) : 0;
+    const predC = rowsOf(cand.predictions, cand.rowSize, idx);
+    const predB = rowsOf(base.predictions, base.rowSize, idx);
+    const evalC = metricEvaluator(req.task, predC, y);
+    const evalB = metricEvaluator(req.task, predB, y);
+    const metrics: PairedMetricSpec[] = METRICS_BY_TASK[req.task]
+      .filter((m) => !isDisplayOnlyMetric(m))
+      .map((metric) => {
+        const spec: PairedMetricSpec = { metric, direction: metricDirection(metric), floor: denominatorFloor(metric, labelStd) };
+        if (!req.metrics.includes(metric)) return { ...spec, pointOnly: true };
+        const c = perSampleValues(req.task, predC, y, metric);
+        const b = perSampleValues(req.task, predB, y, metric);
+        return c && b ? { ...spec, perSample: { candidate: c, baseline: b } } : spec;
+      });
+    const results = pairedDegradations({ n: idx.length, candidate: evalC, baseline: evalB, metrics, resamples: req.resamples, confidence: req.confidence, seed: req.seed });
+    return done({ samples: idx.length, metrics: results });
+  } catch (err) {
+    return done({ samples: idx.length, metrics: [], error: firstLine(err) });
+  }
+}
+
 async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
   const data = await loadDataset(job.dataset);
   const models: Array<[string, string]> = [['candidate', job.candidate]];
@@ -207,7 +253,7 @@ async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
       const { session, ms } = await open(path, label);
       const sig = signatureOf(session);
       const acc: RunAcc = {
-        info: { session, ms, inputs: sig.inputs, mapping: new Map(), outputName: pickOutput(sig.outputs, job.outputName, label) },
+        info: { session, ms, inputs: sig.inputs, mapping: new Map(), outputName: pickOutput(sig.outputs, job.outputName, job.task ?? job.compare?.task, label) },
         predictions: undefined,
         rowSize: 0,
         ok: new Uint8Array(data?.count ?? 0),
@@ -245,6 +291,7 @@ async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
       candidate: wire(accs[0]!),
     };
     if (accs[1]) result.baseline = wire(accs[1]);
+    if (accs[1] && job.compare && result.count > 0) result.comparison = compare(job.compare, accs[0]!, accs[1], labels, labelWidth);
     return result;
   } finally {
     for (const a of accs) await closeSession(a.info.session).catch(() => undefined);
@@ -269,12 +316,26 @@ function peakRssMiB(reset = false): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-function syntheticFeeds(inputs: TensorInfo[], batchSize: number, symbolicDim: number): Record<string, Tensor> {
+/**
+ * Made-up inputs: zeros, with every fixed dimension kept, the batch symbol (the first input's
+ * leading symbol, or any symbol named like a batch) set to the batch size wherever it appears,
+ * and every other symbol set to one size per name, so inputs that share a symbol agree.
+ */
+function syntheticFeeds(inputs: TensorInfo[], batchSize: number, symbolicDim: number, given: Map<string, { shape: number[]; values?: number[] }>): Record<string, Tensor> {
+  const lead = inputs.find((i) => typeof i.shape[0] === 'string')?.shape[0];
+  const size = (d: number | string, k: number): number => {
+    if (typeof d === 'number' && d > 0) return d;
+    if (d === lead || (typeof d === 'string' && /^(n|batch|batch_?size|bs)$/i.test(d)) || (k === 0 && typeof d !== 'string')) return batchSize;
+    return symbolicDim;
+  };
   const feeds: Record<string, Tensor> = {};
   for (const i of inputs) {
-    const dims = i.shape.map((d, k) => (typeof d === 'number' && d > 0 ? d : k === 0 ? batchSize : symbolicDim));
+    const spec = given.get(i.name);
+    const dims = spec ? spec.shape : i.shape.map(size);
     const n = product(dims);
-    feeds[i.name] = tensor(i.type as TensorType, cast(i.type, new Float64Array(n)), dims);
+    const data = new Float64Array(n);
+    if (spec?.values && spec.values.length > 0) for (let k = 0; k < n; k++) data[k] = spec.values[k % spec.values.length]!;
+    feeds[i.name] = tensor(i.type as TensorType, cast(i.type, data), dims);
   }
   return feeds;
 }
@@ -301,11 +362,25 @@ async function benchmark(job: BenchmarkJob): Promise<BenchmarkResult> {
     const sig = signatureOf(session);
     const useData = data !== undefined && data.count > 0;
     const mapping = useData ? mapInputs(sig.inputs, data.inputs, 'candidate') : new Map<string, string>();
+    const given = new Map((job.inputs ?? []).map((i) => [i.name, i]));
+    for (const name of given.keys()) {
+      if (!sig.inputs.some((i) => i.name === name)) {
+        throw new JobError(REASONS.BenchmarkInputsRejected, `spec.validation.benchmark.inputs names '${name}', which the model does not have (inputs: ${sig.inputs.map((i) => i.name).join(', ')}); fix the name.`);
+      }
+    }
     const d0 = sig.inputs[0]?.shape[0];
-    const sizes = typeof d0 === 'number' && d0 > 0 ? [d0] : [...new Set(job.batchSizes)];
+    // Inputs from the spec fix their own batch: one batch size, the first given input's leading dimension.
+    const firstGiven = sig.inputs.map((i) => given.get(i.name)).find((g) => g !== undefined);
+    const sizes = !useData && firstGiven ? [firstGiven.shape[0] ?? 1] : typeof d0 === 'number' && d0 > 0 ? [d0] : [...new Set(job.batchSizes)];
     const batches: BenchmarkBatch[] = [];
     for (const bs of sizes) {
-      const feeds = useData ? tiledFeeds(sig.inputs, mapping, data, bs) : syntheticFeeds(sig.inputs, bs, job.symbolicDim ?? 32);
+      let feeds: Record<string, Tensor>;
+      try {
+        feeds = useData ? tiledFeeds(sig.inputs, mapping, data, bs) : syntheticFeeds(sig.inputs, bs, job.symbolicDim ?? 256, given);
+      } catch (err) {
+        if (err instanceof JobError) throw err;
+        throw new JobError(REASONS.BenchmarkInputsRejected, `The benchmark inputs do not fit the model (${firstLine(err)}); fix spec.validation.benchmark.inputs (shape and values per input).`);
+      }
       let errors = 0;
       let firstError: string | undefined;
       for (let w = 0; w < job.warmupRuns; w++) {
@@ -342,7 +417,7 @@ async function benchmark(job: BenchmarkJob): Promise<BenchmarkResult> {
       if (firstError !== undefined) b.firstError = firstError;
       batches.push(b);
     }
-    return { sessionMs: ms, peakRssMiB: peakRssMiB(), input: useData ? 'holdout' : 'synthetic', batches };
+    return { sessionMs: ms, peakRssMiB: peakRssMiB(), input: useData ? 'holdout' : given.size > 0 ? 'spec' : 'synthetic', batches };
   } finally {
     await closeSession(session).catch(() => undefined);
   }

@@ -35,16 +35,45 @@ describe('operator/config parseConfig', () => {
       logLevel: 'info',
       cacheDir: '/var/cache/modelgate',
       maxArtifactBytes: 2 * 1024 ** 3,
+      cacheMaxBytes: 2 * 1024 ** 3,
       trustedHosts: [],
       fileRoots: [],
       validationWorkers: 2,
       workerMemoryMiB: 2048,
       validationTimeoutSeconds: 600,
       prometheusUrl: undefined,
+      prometheusUrls: [],
+      prometheusTimeoutMs: 10_000,
+      prometheusMaxResponseBytes: 4 * 1024 * 1024,
+      reconcileDeadlineMs: 30_000,
       rollbackHistory: 5,
       resyncSeconds: 600,
+      jobAttempts: 5,
+      jobRetryDelayMs: 5_000,
+      jobRetryMaxDelayMs: 300_000,
+      validationRunner: 'InProcess',
+      validationJobImage: '',
+      validationJobRequests: { cpu: '500m', memory: '512Mi' },
+      validationJobLimits: { memory: '2Gi' },
+      validationJobTtlSeconds: 3600,
+      validationJobWorkDirSize: '4Gi',
+      validationJobsMax: 10,
+      validationJobsMaxPerNamespace: 4,
     });
     assert.equal(c.identity, `${os.hostname()}-${process.pid}`);
+  });
+
+  it('reads the validation Job settings, and refuses runner Job without an image', () => {
+    const c = parseConfig(['--validation-runner', 'Job', '--validation-job-image', 'modelgate:dev', '--validation-job-limits', 'cpu=2,memory=1Gi', '--validation-jobs-max', '3', '--validation-jobs-max-per-namespace', '0', '--validation-job-pull-policy', 'Never'], {});
+    assert.equal(c.validationRunner, 'Job');
+    assert.equal(c.validationJobImage, 'modelgate:dev');
+    assert.deepEqual(c.validationJobLimits, { cpu: '2', memory: '1Gi' });
+    assert.equal(c.validationJobsMax, 3);
+    assert.equal(c.validationJobsMaxPerNamespace, 0);
+    assert.equal(c.validationJobPullPolicy, 'Never');
+    assert.deepEqual(problems(['--validation-runner', 'Job']), ['--validation-runner (env MODELGATE_VALIDATION_RUNNER) is Job but --validation-job-image (env MODELGATE_VALIDATION_JOB_IMAGE) is empty: give the image validation Jobs run']);
+    assert.deepEqual(problems(['--validation-runner', 'Pod']), ['--validation-runner (env MODELGATE_VALIDATION_RUNNER) is "Pod": expected InProcess or Job']);
+    assert.deepEqual(problems(['--validation-job-requests', 'cpu:1']), ['--validation-job-requests (env MODELGATE_VALIDATION_JOB_REQUESTS) has "cpu:1": expected name=quantity, e.g. cpu=500m,memory=1Gi']);
   });
 
   it('reads the environment', () => {
@@ -59,6 +88,8 @@ describe('operator/config parseConfig', () => {
       MODELGATE_FILE_ROOTS: '/models',
       MODELGATE_PROMETHEUS_URL: 'http://prometheus:9090',
       MODELGATE_LOG_LEVEL: 'debug',
+      MODELGATE_PROMETHEUS_URLS: 'http://prom-a:9090, https://prom-b.example/prefix',
+      MODELGATE_RECONCILE_DEADLINE_SECONDS: '2.5',
     });
     assert.equal(c.kubeconfig, '/k/config');
     assert.equal(c.namespace, 'ops');
@@ -70,6 +101,8 @@ describe('operator/config parseConfig', () => {
     assert.deepEqual(c.fileRoots, ['/models']);
     assert.equal(c.prometheusUrl, 'http://prometheus:9090');
     assert.equal(c.logLevel, 'debug');
+    assert.deepEqual(c.prometheusUrls, ['http://prom-a:9090', 'https://prom-b.example/prefix']);
+    assert.equal(c.reconcileDeadlineMs, 2500);
   });
 
   it('flags override env, in both --flag value and --flag=value forms', () => {
@@ -107,13 +140,20 @@ describe('operator/config parseConfig', () => {
     ['log-level', 'verbose', /error, warn, info or debug/],
     ['prometheus-url', 'ftp://prom', /http:\/\/ or https:\/\/ URL/],
     ['prometheus-url', 'not a url', /http:\/\/ or https:\/\/ URL/],
+    ['prometheus-urls', 'http://ok:9090,file:///etc/passwd', /http:\/\/ or https:\/\/ URLs/],
+    ['prometheus-max-response-bytes', '10', /1024 to/],
+    ['reconcile-deadline', '0', /number from 0\.1/],
     ['validation-workers', '65', /1 to 64/],
     ['worker-memory-mib', '32', /64 to 1048576/],
     ['validation-timeout', '0', /1 to 86400/],
     ['rollback-history', '101', /1 to 100/],
     ['resync', '5', /10 to 86400/],
+    ['job-attempts', '0', /1 to 1000/],
+    ['job-retry-delay', 'soon', /number from 0\.01/],
     ['max-artifact-bytes', '0', /whole number/],
     ['max-artifact-bytes', '99999999999999999999', /whole number/],
+    ['cache-max-bytes', '-1', /whole number from 0/],
+    ['cache-max-bytes', '4Gi', /whole number from 0/],
   ];
   for (const [flag, value, expect] of bad) {
     it(`refuses --${flag}=${JSON.stringify(value)}, naming the flag and its env var`, () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ModelCheckpoint } from '../../../src/api/types.js';
 import type { CheckpointValidator, FetchedArtifact, ValidationRequest } from '../../../src/validation/contract.js';
@@ -81,8 +82,14 @@ describe('controller: bad checkpoints fail alone', function () {
     const emptyHoldout = await writeArtifact(dir, 'empty.jsonl', '');
     const forEmpty = await writeArtifact(dir, 'for-empty.onnx', classifierModel({ features: 4, classes: 3, seed: 3 }));
     const crasher = crasherFile;
+    // Real scikit-learn exports (test/fixtures/sklearn): a default ZipMap export, and a holdout whose label array is 'label'.
+    const fixture = async (name: string): Promise<WrittenFile> => writeArtifact(dir, name, await readFile(path.resolve('test/fixtures/sklearn', name)));
+    const zipmap = await fixture('cancer-logreg-zipmap.onnx');
+    const logreg = await fixture('cancer-logreg.onnx');
+    const cancer = await fixture('cancer-holdout.npz');
+    const cancerHoldout = (extra: { labelField?: string } = {}) => ({ holdout: { dataset: { uri: cancer.uri, digest: cancer.digest }, task: 'classification' as const, ...extra }, benchmark: { enabled: false } });
 
-    const cases: Array<{ name: string; ck: ModelCheckpoint; reason: string }> = [
+    const cases: Array<{ name: string; ck: ModelCheckpoint; reason: string; says?: RegExp }> = [
       { name: 'truncated', ck: checkpoint('truncated', truncated, { deployment: 'd-truncated' }), reason: 'InvalidModel' },
       { name: 'mismatch', ck: checkpoint('mismatch', mismatch, { deployment: 'd-mismatch' }), reason: 'DigestMismatch' },
       { name: 'missing', ck: checkpoint('missing', missing, { deployment: 'd-missing' }), reason: 'FetchFailed' },
@@ -97,6 +104,8 @@ describe('controller: bad checkpoints fail alone', function () {
         reason: 'EmptyDataset',
       },
       { name: 'crasher', ck: checkpoint('crasher', crasher, { deployment: 'd-crasher' }), reason: 'ValidatorCrashed' },
+      { name: 'zipmap', ck: checkpoint('zipmap', zipmap, { deployment: 'd-zipmap', validation: cancerHoldout() }), reason: 'UnsupportedOutput', says: /ZipMap.*'zipmap': False/ },
+      { name: 'no-label', ck: checkpoint('no-label', logreg, { deployment: 'd-no-label', validation: cancerHoldout({ labelField: 'target' }) }), reason: 'DatasetInvalid', says: /cancer-holdout\.npz has no target\.npy/ },
     ];
     cases[4]!.ck.spec.artifact.allowExternalData = true;
     await apply(cp, ns, inferenceDeployment('ranker'), ...cases.map((c) => inferenceDeployment(`d-${c.name}`)));
@@ -110,6 +119,11 @@ describe('controller: bad checkpoints fail alone', function () {
       const reasons = [endReason(done), ...(done.status?.stages ?? []).map((s) => s.reason)];
       assert.ok(reasons.includes(c.reason), `${c.name}: expected ${c.reason}, got ${JSON.stringify(reasons)} (${done.status?.conditions?.find((x) => x.type === 'Ready')?.message})`);
       assert.equal(done.status?.conditions?.find((x) => x.type === 'Stalled')?.status, 'True', `${c.name} is Stalled (terminal)`);
+      if (c.says) {
+        const message = done.status?.conditions?.find((x) => x.type === 'Ready')?.message ?? '';
+        assert.match(message, c.says);
+        assert.doesNotMatch(message, /sha256\//, `${c.name}: the message names the user's dataset, not the cache path`);
+      }
     }
     const after = await getJson<{ items: Array<{ metadata: { name: string; generation: number; resourceVersion: string } }> }>(cp, ns, 'deployments');
     for (const c of cases) {

@@ -1,7 +1,9 @@
 // The gated deploy against a real kube-apiserver and controller manager, with real ONNX files
 // validated by real onnxruntime workers.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { ANNOTATIONS } from '../../../src/api/types.js';
+import { repoRoot } from '../../harness/binaries.js';
 import { freshNamespace, sharedControlPlane, type ControlPlane } from '../../harness/controlplane.js';
 import { apply, checkpoint, getJson, inferenceDeployment } from '../../harness/fixtures.js';
 import { classifierModel, renameInput, tempDir, writeArtifact } from '../../harness/models.js';
@@ -79,6 +81,25 @@ describe('controller: gated deploy', function () {
     const stages = done.status?.stages?.map((s) => `${s.stage}:${s.verdict}`);
     assert.deepEqual(stages, ['fetch:Passed', 'architecture:Passed', 'holdout:Skipped', 'benchmark:Passed', 'regression:Skipped']);
     assert.equal(done.status?.stages?.find((s) => s.stage === 'architecture')?.reason, 'NoBaseline');
+  });
+
+  it('holds a checkpoint with autoDeploy: false in Validated until `modelgate promote` approves its generation, then deploys it', async () => {
+    const v1 = await writeArtifact(dir, `${ns}-held.onnx`, classifierModel({ features: 4, classes: 3, seed: 3 }));
+    await apply(cp, ns, checkpoint('held', v1, { rollout: { autoDeploy: false } }));
+    const held = await waitForCheckpoint(cp, ns, 'held', (c) => c.status?.phase === 'Validated' && c.status.conditions?.some((x) => x.reason === 'AutoDeployDisabled') === true);
+    assert.match(held.status?.conditions?.find((x) => x.reason === 'AutoDeployDisabled')?.message ?? '', /kubectl modelgate promote/);
+    await new Promise((r) => setTimeout(r, 1500));
+    const still = await getJson<Deploy>(cp, ns, 'deployment', 'ranker');
+    assert.equal(still.metadata.annotations?.[ANNOTATIONS.checkpoint], undefined, 'not deployed before the promote');
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'promote', 'held', '-n', ns, '--kubeconfig', cp.kubeconfigPath], { cwd: repoRoot }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
+    });
+    assert.equal(r.code, 0, r.out);
+    const done = await waitForCheckpoint(cp, ns, 'held', phaseIs('Healthy'));
+    assert.equal(done.metadata.annotations?.[ANNOTATIONS.promote], String(done.metadata.generation));
+    const after = await getJson<Deploy>(cp, ns, 'deployment', 'ranker');
+    assert.equal(after.metadata.annotations?.[ANNOTATIONS.checkpoint], 'held');
   });
 
   it('rejects a checkpoint that renames an input: the Deployment keeps its generation and resourceVersion', async () => {

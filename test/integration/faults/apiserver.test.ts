@@ -58,7 +58,8 @@ describe('faults: apiserver restarts and etcd compaction', function () {
       assert.equal(envOf(d).MODEL_DIGEST, models[i]!.digest);
       assert.equal(d.metadata.annotations?.[ANNOTATIONS.checkpointUid], c.metadata.uid);
       assert.equal(c.status?.observedGeneration, c.metadata.generation);
-      assert.equal((c.status?.history ?? []).filter((h) => h.phase === 'Deployed').length, 1);
+      const trail = (c.status?.history ?? []).map((h) => `${h.phase}(${h.reason}: ${h.message})`).join(' → ');
+      assert.equal((c.status?.history ?? []).filter((h) => h.phase === 'Deployed').length, 1, `v-${n} entered Deployed once: ${trail}`);
     }
     // Last, as it fails today: readiness must stay false for as long as the informers cannot reach the apiserver.
     const before = readiness.samples.filter((s) => s.at < stopAt);

@@ -78,6 +78,13 @@ describe('ArtifactFetcher (real loopback HTTP server)', function () {
           i++;
         }, 50);
         res.on('close', () => clearInterval(t));
+      } else if (url === '/half-then-ok') {
+        // First request: half the body, then the connection drops (a store restarting). Later: all of it.
+        res.writeHead(200, { 'content-length': BODY.length });
+        if ((hits.get(url) ?? 0) === 1) {
+          res.write(BODY.subarray(0, Math.floor(BODY.length / 2)));
+          setTimeout(() => res.destroy(), 50);
+        } else res.end(BODY);
       } else if (url === '/to-metadata') {
         res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' });
         res.end();
@@ -150,7 +157,8 @@ describe('ArtifactFetcher (real loopback HTTP server)', function () {
     assert.equal(got.sizeBytes, BODY.length);
     assert.equal(hits.get('/flaky'), 3);
     hits.delete('/always-500');
-    await rejectsWith(fetcher().fetch({ uri: `${base}/always-500`, digest: sha256Digest('other') }, new AbortController().signal), 'FetchFailed', /after 3 attempt/);
+    const err = await rejectsWith(fetcher().fetch({ uri: `${base}/always-500`, digest: sha256Digest('other') }, new AbortController().signal), 'FetchFailed', /after 3 attempt/);
+    assert.equal(err.terminal, false, 'a store that keeps answering 5xx may recover: transient, the operator retries later');
     assert.equal(hits.get('/always-500'), 3);
   });
 
@@ -186,6 +194,14 @@ describe('ArtifactFetcher (real loopback HTTP server)', function () {
       /deadline/,
     );
     assert.ok(Date.now() - t0 < 5000, 'the deadline cut the transfer');
+    assert.deepEqual(await leftovers(), []);
+  });
+
+  it('a body cut off mid-way is retried into a fresh partial file and then succeeds (fake store that drops the connection)', async () => {
+    hits.delete('/half-then-ok');
+    const got = await fetcher().fetch({ uri: `${base}/half-then-ok`, digest: DIGEST }, new AbortController().signal);
+    assert.equal(got.sizeBytes, BODY.length);
+    assert.equal(hits.get('/half-then-ok'), 2, 'one retry after the cut');
     assert.deepEqual(await leftovers(), []);
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { REASON } from '../../../src/api/reasons.js';
 import { PHASES, type ModelCheckpointSpec, type ModelCheckpointStatus, type Phase } from '../../../src/api/types.js';
+import type { RolloutView } from '../../../src/controller/rollout.js';
 import {
   CLAIMING_PHASES,
   LIVE_PHASES,
@@ -22,6 +23,11 @@ const NEW_DIGEST = `sha256:${'c'.repeat(64)}`;
 
 type LiveTarget = Extract<TargetView, { exists: true }>;
 
+const rolloutOf = (state: RolloutView['state'], reason: string, message: string): RolloutView => ({ state, reason, message, desired: 2, updated: 2, ready: state === 'Available' ? 2 : 0, available: state === 'Available' ? 2 : 0, problems: [] });
+const AVAILABLE = rolloutOf('Available', 'NewReplicaSetAvailable', '2/2 pods available on ReplicaSet ranker-abc (revision 4)');
+const PROGRESSING = rolloutOf('Progressing', 'RolloutProgressing', 'rolling out: 0/2 pods available');
+const FAILED = rolloutOf('Failed', 'CrashLoopBackOff', 'pod ranker-abc-1 container server: CrashLoopBackOff, exit code 3, 2 restart(s)');
+
 const baseSpec = (): ModelCheckpointSpec => ({
   model: 'ctr',
   version: '2.0',
@@ -30,7 +36,7 @@ const baseSpec = (): ModelCheckpointSpec => ({
 });
 
 /** A target Deployment that exists, has the container and runs nothing the operator knows. */
-const target = (over: Partial<LiveTarget> = {}): LiveTarget => ({ exists: true, containerFound: true, claimLive: false, rolledOut: true, ...over });
+const target = (over: Partial<LiveTarget> = {}): LiveTarget => ({ exists: true, containerFound: true, claimLive: false, rollout: AVAILABLE, ...over });
 /** A target that runs this checkpoint, rolled out, with the right env. */
 const ours = (over: Partial<LiveTarget> = {}): LiveTarget =>
   target({ runningUid: UID, runningDigest: DIGEST, envDigest: DIGEST, claimUid: UID, claimLive: true, ...over });
@@ -157,9 +163,25 @@ describe('controller/phases decide', () => {
       assert.equal((step as { reason: string }).reason, REASON.AutoDeployDisabled);
     });
 
+    it('deploys with autoDeploy false once this generation is promoted, and holds for a promote of an older one', () => {
+      const spec = { ...baseSpec(), rollout: { autoDeploy: false } };
+      assert.deepEqual(decide(view('Validated', { spec, promotedGeneration: 3 })), { kind: 'ClaimAndDeploy' });
+      const stale = decide(view('Validated', { spec, promotedGeneration: 2 }));
+      assert.equal(stale.kind, 'Hold');
+      assert.equal((stale as { reason: string }).reason, REASON.AutoDeployDisabled);
+      assert.match((stale as { message: string }).message, /generation 3/);
+    });
+
     it('deploys when autoDeploy is true or unset and paused is false', () => {
       assert.deepEqual(decide(view('Validated', { spec: { ...baseSpec(), rollout: { autoDeploy: true, paused: false } } })), { kind: 'ClaimAndDeploy' });
       assert.deepEqual(decide(view('Validated', { spec: { ...baseSpec(), rollout: {} } })), { kind: 'ClaimAndDeploy' });
+    });
+
+    it('stalls before the deploy when the analysis cannot be resolved (the Deployment is not claimed)', () => {
+      const analysis = { ok: false as const, reason: REASON.InvalidTemplate, message: 'needs a value for arg job' };
+      assert.deepEqual(decide(view('Validated', { analysis })), { kind: 'Stall', reason: REASON.InvalidTemplate, message: 'needs a value for arg job' });
+      assert.equal(decide(view('Validated', { analysis, target: target({ claimUid: OTHER, claimLive: true }) })).kind, 'Stall', 'stalled, not waiting for a claim it could not use');
+      assert.deepEqual(decide(view('Validated', { analysis: { ok: true, metrics: 1, templates: ['t'] } })), { kind: 'ClaimAndDeploy' });
     });
 
     it('stalls when the target or its container is missing', () => {
@@ -231,6 +253,52 @@ describe('controller/phases decide', () => {
       const t = transition(decide(view('Deploying', { target: ours() })));
       assert.equal(t.to, 'Deployed');
       assert.equal(t.reason, REASON.Deployed);
+      assert.match(t.message, /2\/2 pods available/);
+    });
+
+    const pointed: ModelCheckpointStatus = { phase: 'Deploying', observedGeneration: 3, deployment: { deployedAt: '2026-01-01T00:00:00Z', deployment: 'ranker', rollbackPoint: { checkpoint: 'v1', uid: OTHER, version: '1.0', digest: OLD_DIGEST, uri: 'https://models.example/v1.onnx' } } };
+
+    it('stays Deploying while the new pods are not all available, saying how far it is', () => {
+      assert.deepEqual(decide(view('Deploying', { target: ours({ rollout: PROGRESSING }) })), { kind: 'AwaitRollout', message: PROGRESSING.message });
+      // Patched but the rollout could not be read yet: waits, never Deployed.
+      assert.equal(decide(view('Deploying', { target: ours({ rollout: undefined }) })).kind, 'AwaitRollout');
+    });
+
+    it('rolls back to the rollback point when the rollout failed, quoting the pods', () => {
+      const step = decide(view('Deploying', { target: ours({ rollout: FAILED }), status: pointed }));
+      assert.equal(step.kind, 'Rollback');
+      const r = step as Extract<Step, { kind: 'Rollback' }>;
+      assert.equal(r.reason, REASON.RolloutFailed);
+      assert.equal(r.to, undefined);
+      assert.match(r.message, /CrashLoopBackOff, exit code 3/);
+    });
+
+    it('holds instead when spec.rollout.onFailure is Hold, or when there is no rollback point', () => {
+      const hold = decide(view('Deploying', { target: ours({ rollout: FAILED }), status: pointed, spec: { ...baseSpec(), rollout: { onFailure: 'Hold' } } }));
+      assert.equal(hold.kind, 'Stall');
+      assert.equal((hold as { reason: string }).reason, REASON.RolloutFailed);
+      assert.match((hold as { message: string }).message, /onFailure is Hold/);
+      const first = decide(view('Deploying', { target: ours({ rollout: FAILED }) }));
+      assert.equal(first.kind, 'Stall');
+      assert.match((first as { message: string }).message, /no rollback point/);
+    });
+
+    it('a person may roll back while the rollout is in progress', () => {
+      const step = decide(view('Deploying', { target: ours({ rollout: PROGRESSING }), status: pointed, rollbackRequest: 'true' }));
+      assert.equal(step.kind, 'Rollback');
+      assert.equal((step as { reason: string }).reason, REASON.RollbackRequested);
+    });
+  });
+
+  describe('rollouts outside Deploying', () => {
+    it('Validated with the Deployment already running it is Deployed only once its pods are available', () => {
+      assert.equal(transition(decide(view('Validated', { target: ours() }))).reason, REASON.AlreadyRunning);
+      assert.equal(decide(view('Validated', { target: ours({ rollout: PROGRESSING }) })).kind, 'AwaitRollout');
+    });
+
+    it('Superseded returns to Deployed only once the rolled-back-to pods are available', () => {
+      assert.deepEqual(decide(view('Superseded', { target: ours({ rollout: PROGRESSING }) })), { kind: 'Nothing' });
+      assert.equal(transition(decide(view('Superseded', { target: ours() }))).to, 'Deployed');
     });
   });
 
@@ -288,6 +356,29 @@ describe('controller/phases decide', () => {
         assert.match((step as { message: string }).message, new RegExp(NEW_DIGEST));
       });
 
+      it('reports drift when the container env carries another model URI, digest unchanged', () => {
+        const step = decide(view(phase, { target: ours({ envUri: 'https://models.example/by-hand.onnx' }) }));
+        assert.equal(step.kind, 'Drift');
+        assert.match((step as { message: string }).message, /MODEL_URI is https:\/\/models\.example\/by-hand\.onnx, not https:\/\/models\.example\/ctr-2\.onnx/);
+      });
+
+      it('names spec.target.modelEnv in a URI drift and keeps credentials out of the message', () => {
+        const spec = { ...baseSpec(), target: { deployment: 'ranker', container: 'server', modelEnv: 'ONNX_URL' } };
+        const step = decide(view(phase, { spec, target: ours({ envUri: 'https://u:secret@models.example/x.onnx?sig=abc' }) }));
+        assert.equal(step.kind, 'Drift');
+        const message = (step as { message: string }).message;
+        assert.match(message, /ONNX_URL is https:\/\/models\.example\/x\.onnx\?…/);
+        assert.doesNotMatch(message, /secret|sig=abc/);
+      });
+
+      it('no drift when the env URI is the spec URI', () => {
+        assert.notEqual(decide(view(phase, { target: ours({ envUri: 'https://models.example/ctr-2.onnx' }) })).kind, 'Drift');
+      });
+
+      it('a rollback request wins over a URI drift', () => {
+        assert.equal(decide(view(phase, { target: ours({ envUri: 'https://models.example/by-hand.onnx' }), rollbackRequest: 'true' })).kind, 'Rollback');
+      });
+
       it('no drift when the env digest is unknown', () => {
         assert.notEqual(decide(view(phase, { target: ours({ envDigest: undefined }) })).kind, 'Drift');
       });
@@ -297,15 +388,25 @@ describe('controller/phases decide', () => {
   describe('Deployed', () => {
     const analysis = { metrics: [{ name: 'cvr', query: 'q', direction: 'HigherIsBetter' as const }] };
 
-    it('awaits the rollout until the Deployment controller has observed it', () => {
-      assert.deepEqual(decide(view('Deployed', { target: ours({ rolledOut: false }) })), { kind: 'AwaitRollout' });
-    });
 
     it('moves to Monitoring when analysis metrics exist', () => {
       const t = transition(decide(view('Deployed', { target: ours(), spec: { ...baseSpec(), analysis } })));
       assert.equal(t.to, 'Monitoring');
       assert.equal(t.reason, REASON.Monitoring);
       assert.match(t.message, /1 metric/);
+    });
+
+    it('moves to Monitoring with an analysis from templates alone, naming them', () => {
+      const spec = { ...baseSpec(), analysis: { templates: [{ name: 'latency' }] } };
+      const t = transition(decide(view('Deployed', { target: ours(), spec, analysis: { ok: true, metrics: 2, templates: ['latency'] } })));
+      assert.equal(t.to, 'Monitoring');
+      assert.match(t.message, /2 metric\(s\).*template latency/);
+    });
+
+    it('stalls, not Monitoring, when the analysis cannot be resolved as it starts', () => {
+      const spec = { ...baseSpec(), analysis: { templates: [{ name: 'latency' }] } };
+      const step = decide(view('Deployed', { target: ours(), spec, analysis: { ok: false, reason: REASON.TemplateNotFound, message: 'ModelAnalysisTemplate latency not found' } }));
+      assert.deepEqual(step, { kind: 'Stall', reason: REASON.TemplateNotFound, message: 'ModelAnalysisTemplate latency not found' });
     });
 
     it('moves to Healthy without analysis or with an empty metric list', () => {
@@ -319,12 +420,20 @@ describe('controller/phases decide', () => {
   describe('Monitoring and Healthy', () => {
     it('Monitoring analyzes (even while a rollout is still in progress)', () => {
       assert.deepEqual(decide(view('Monitoring', { target: ours() })), { kind: 'Analyze' });
-      assert.deepEqual(decide(view('Monitoring', { target: ours({ rolledOut: false }) })), { kind: 'Analyze' });
+      assert.deepEqual(decide(view('Monitoring', { target: ours({ rollout: PROGRESSING }) })), { kind: 'Analyze' });
+    });
+
+    it('Monitoring with a recorded analysis analyzes, whatever the templates say now', () => {
+      const status: ModelCheckpointStatus = { phase: 'Monitoring', observedGeneration: 3, analysis: { resolved: { resolvedAt: '2026-01-01T00:00:00Z', templates: [], metrics: [] } } };
+      const gone = { ok: false as const, reason: REASON.TemplateNotFound, message: 'gone' };
+      assert.deepEqual(decide(view('Monitoring', { target: ours(), status, analysis: gone })), { kind: 'Analyze' });
+      // Without a recorded copy (monitoring since before templates) it must be resolvable first.
+      assert.equal(decide(view('Monitoring', { target: ours(), analysis: gone })).kind, 'Stall');
     });
 
     it('Healthy does nothing', () => {
       assert.deepEqual(decide(view('Healthy', { target: ours() })), { kind: 'Nothing' });
-      assert.deepEqual(decide(view('Healthy', { target: ours({ rolledOut: false }) })), { kind: 'Nothing' });
+      assert.deepEqual(decide(view('Healthy', { target: ours({ rollout: FAILED }) })), { kind: 'Nothing' });
     });
   });
 
@@ -411,7 +520,7 @@ describe('controller/phases property: every step decide takes is an allowed tran
           rolledBackFromUid: maybe(r, uids),
           claimUid: maybe(r, uids),
           claimLive: r() < 0.5,
-          rolledOut: r() < 0.7,
+          rollout: [AVAILABLE, PROGRESSING, FAILED, undefined][Math.floor(r() * 4)],
         };
     const jobs: JobView[] = [{ state: 'none' }, { state: 'running' }, { state: 'succeeded' }, { state: 'failed', reason: 'X', message: 'x', terminal: r() < 0.5 }];
     const spec = baseSpec();
@@ -472,9 +581,9 @@ describe('controller/phases property: every step decide takes is an allowed tran
         for (const rolledBackFromUid of [undefined, UID])
           for (const claimUid of [undefined, UID, OTHER])
             for (const claimLive of [true, false])
-              for (const rolledOut of [true, false])
+              for (const rollout of [AVAILABLE, PROGRESSING, FAILED, undefined])
                 for (const runningDigest of [undefined, DIGEST, NEW_DIGEST])
-                  shapes.push({ exists: true, containerFound, runningUid, runningDigest, envDigest: DIGEST, rolledBackFromUid, claimUid, claimLive, rolledOut });
+                  shapes.push({ exists: true, containerFound, runningUid, runningDigest, envDigest: DIGEST, rolledBackFromUid, claimUid, claimLive, rollout });
     let n = 0;
     for (const phase of PHASES)
       for (const t of shapes)
@@ -501,8 +610,8 @@ describe('controller/phases kstatusOf', () => {
     for (const p of ['Rejected', 'Failed', 'RolledBack'] as const) assert.deepEqual(kstatusOf(p), { ready: false, reconciling: false, stalled: true });
   });
 
-  it('Superseded is neither ready, reconciling nor stalled', () => {
-    assert.deepEqual(kstatusOf('Superseded'), { ready: false, reconciling: false, stalled: false });
+  it('Superseded is Ready and done (kstatus Current): it served, a newer checkpoint took over', () => {
+    assert.deepEqual(kstatusOf('Superseded'), { ready: true, reconciling: false, stalled: false });
   });
 
   it('in-progress phases are Reconciling', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WorkQueue, runWorkers } from '../../../src/controller/queue.js';
+import { ReconcileDeadlineError, WorkQueue, runWorkers } from '../../../src/controller/queue.js';
 
 /** Resolves with the promise's value, or 'pending' if it has not settled within `ms`. */
 async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
@@ -284,5 +284,89 @@ describe('controller/queue runWorkers', () => {
     assert.equal(await settledWithin(done, 20), 'pending');
     q.shutdown();
     assert.equal(await settledWithin(done, 100), undefined);
+  });
+
+  it('a reconcile past its deadline is aborted, requeued with backoff and reported, and the only worker takes the next key meanwhile', async () => {
+    const q = new WorkQueue({ baseDelayMs: 30, jitter: 0 });
+    const deadlines: Array<[string, number, number]> = [];
+    const reasons: unknown[] = [];
+    const fastRuns: number[] = [];
+    let slowRuns = 0;
+    let slowActive = 0;
+    let overlap = false;
+    const done = runWorkers(q, 1, async (key, signal) => {
+      if (key === 'fast') {
+        fastRuns.push(Date.now());
+        return;
+      }
+      slowRuns++;
+      if (++slowActive > 1) overlap = true;
+      try {
+        // Honours the signal, but late: the worker must not wait for it.
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => {
+          reasons.push(signal.reason);
+          setTimeout(resolve, 200);
+        }, { once: true }));
+        throw signal.reason as Error;
+      } finally {
+        slowActive--;
+      }
+    }, () => assert.fail('a deadline is reported through onDeadline, not as an error'), {
+      deadlineMs: 50,
+      onDeadline: (key, ms, retryIn) => deadlines.push([key, ms, retryIn]),
+    });
+    const started = Date.now();
+    q.add('slow');
+    await sleep(5);
+    q.add('fast');
+    await waitFor(() => fastRuns.length === 1);
+    assert.ok(fastRuns[0]! - started < 150, `the other key ran ${fastRuns[0]! - started} ms after the start, while the slow one was still running`);
+    assert.equal(slowActive, 1, 'the slow reconcile is still running');
+    assert.deepEqual(deadlines, [['slow', 50, 30]]);
+    assert.ok(reasons[0] instanceof ReconcileDeadlineError, 'the signal carries the deadline as its reason');
+    assert.match((reasons[0] as Error).message, /deadline of 50 ms/);
+    // The retry waits for the late reconcile to settle: the key never runs twice at a time.
+    await waitFor(() => slowRuns >= 2, 3000);
+    assert.equal(overlap, false);
+    assert.ok(q.retries('slow') >= 1);
+    q.shutdown();
+    await done;
+    assert.equal(slowActive, 0, 'shutdown waited for the reconcile that outlived its deadline');
+  });
+
+  it('a reconcile within its deadline is not aborted', async () => {
+    const q = new WorkQueue();
+    let aborted: boolean | undefined;
+    const deadlines: string[] = [];
+    const done = runWorkers(q, 1, async (_key, signal) => {
+      await sleep(20);
+      aborted = signal.aborted;
+    }, () => undefined, { deadlineMs: 500, onDeadline: (key) => deadlines.push(key) });
+    q.add('k');
+    await waitFor(() => aborted !== undefined);
+    await sleep(20);
+    q.shutdown();
+    await done;
+    assert.equal(aborted, false);
+    assert.deepEqual(deadlines, []);
+  });
+
+  it('the stop signal aborts running reconciles at once, without an error report', async () => {
+    const q = new WorkQueue();
+    const stop = new AbortController();
+    const errors: string[] = [];
+    let started = false;
+    const done = runWorkers(q, 1, async (_key, signal) => {
+      started = true;
+      await new Promise<void>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }));
+    }, (key) => errors.push(key), { deadlineMs: 60_000, stop: stop.signal });
+    q.add('k');
+    await waitFor(() => started);
+    const t = Date.now();
+    stop.abort(new Error('the operator is stopping'));
+    q.shutdown();
+    assert.equal(await settledWithin(done, 500), undefined, 'the workers ended without waiting for the 60 s deadline');
+    assert.ok(Date.now() - t < 500);
+    assert.deepEqual(errors, []);
   });
 });
