@@ -267,12 +267,12 @@ export class Controller {
   }
 
   get synced(): boolean {
-    return this.checkpointInformer.isUp && this.deploymentInformer.isUp && this.templateInformer.isUp && this.clusterTemplateInformer.isUp;
+    return this.checkpointInformer.isUp && this.deploymentInformer.isUp && this.templateInformer.isUp && this.clusterTemplateInformer.isUp && (this.o.validationJobs?.synced ?? true);
   }
 
   /** Starts the informers (waits for their first list), then the workers. */
   async start(): Promise<void> {
-    await Promise.all([this.deploymentInformer.start(), this.templateInformer.start(), this.clusterTemplateInformer.start(), this.checkpointInformer.start()]);
+    await Promise.all([this.deploymentInformer.start(), this.templateInformer.start(), this.clusterTemplateInformer.start(), this.o.validationJobs?.start?.(), this.checkpointInformer.start()]);
     const workers = this.o.workers ?? 4;
     this.workersDone = runWorkers(this.queue, workers, (key, signal) => this.reconcileOne(key, signal), (key, err, retryInMs) => {
       this.o.log.error('reconcile failed; retrying', { key, error: err instanceof Error ? err.message : String(err), retryInMs, retries: this.queue.retries(key) });
@@ -304,6 +304,6 @@ export class Controller {
     this.queue.shutdown();
     this.jobs.cancelAll();
     await this.workersDone;
-    await Promise.all([this.checkpointInformer.stop(), this.deploymentInformer.stop(), this.templateInformer.stop(), this.clusterTemplateInformer.stop()]);
+    await Promise.all([this.checkpointInformer.stop(), this.deploymentInformer.stop(), this.templateInformer.stop(), this.clusterTemplateInformer.stop(), this.o.validationJobs?.stop?.()]);
   }
 }

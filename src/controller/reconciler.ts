@@ -111,6 +111,12 @@ const keyOf = (cp: ModelCheckpoint): string => `${cp.metadata.namespace}/${cp.me
 /** Runs one checkpoint generation's validation as a Kubernetes Job (src/kube/jobs.ts). */
 export interface ValidationJobRunner {
   run(cp: CheckpointRef, request: ValidationRequest, overrides: ValidationJobOverrides | undefined, signal: AbortSignal): Promise<ValidationReport>;
+  /** Deletes the checkpoint's Jobs of other generations (a spec change made them moot). */
+  supersede?(namespace: string, uid: string, generation: number): Promise<void>;
+  /** The Job watch, started and stopped with the controller's informers. */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  readonly synced?: boolean;
 }
 
 export class Reconciler {
@@ -285,6 +291,7 @@ export class Reconciler {
       }
       case 'Restart':
         this.d.jobs.cancel(v.uid);
+        await this.d.validationJobs?.supersede?.(cp.metadata.namespace as string, v.uid, gen);
         await this.writeStatus(cp, restarted(status, gen, step.message, now));
         this.event(cp, 'Normal', REASON.SpecChanged, 'Restart', step.message);
         return { requeueAfterMs: 0 };

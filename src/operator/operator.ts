@@ -62,6 +62,7 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
         },
         maxJobs: cfg.validationJobsMax,
         maxJobsPerNamespace: cfg.validationJobsMaxPerNamespace,
+        onError: (err, retryInMs) => log.warn('validation Job watch stopped; restarting', { error: err instanceof Error ? err.message : String(err), retryInMs }),
       })
     : undefined;
   const health = await startHealthServer({

@@ -228,3 +228,18 @@ function fail(reason: string, message: string, terminal: boolean): JobState {
 export function mayStart(running: { total: number; inNamespace: number }, cap: { total: number; perNamespace: number }): boolean {
   return (cap.total === 0 || running.total < cap.total) && (cap.perNamespace === 0 || running.inNamespace < cap.perNamespace);
 }
+
+/**
+ * Why a Job's pod could not read what this request names, or undefined when it can: a file://
+ * URI is a path on the operator's disk, which the pod does not have.
+ */
+export function unreachableFromPod(request: ValidationRequest): string | undefined {
+  const named: Array<[string, string | undefined]> = [
+    ['spec.artifact.uri', request.candidate.uri],
+    ['spec.validation.holdout.dataset.uri', request.spec.holdout?.dataset.uri],
+    [`the production checkpoint ${request.baseline?.checkpoint ?? ''}'s spec.artifact.uri`, request.baseline?.artifact.uri],
+  ];
+  const local = named.find(([, uri]) => uri?.startsWith('file:'));
+  if (!local) return undefined;
+  return `${local[0]} is ${local[1]}, a path on the operator's disk that a validation Job's pod cannot read: serve it over https (or a store the pod can reach), or set spec.validation.runner: InProcess`;
+}

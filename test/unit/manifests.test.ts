@@ -129,8 +129,8 @@ describe('manifests', () => {
         // ... and a validation Job's pod (src/kube/jobs.ts), whose log holds its report.
         '/pods': ['list'],
         '/pods/log': ['get'],
-        // Validation Jobs: created by fixed name, read by it (adoption), deleted to retry.
-        'batch/jobs': ['create', 'delete', 'get'],
+        // Validation Jobs: created by fixed name, read by it (adoption), watched (caps, completion), deleted to retry or supersede.
+        'batch/jobs': ['create', 'delete', 'get', 'list', 'watch'],
         'events.k8s.io/events': ['create'],
         '/configmaps': ['create', 'get', 'patch'],
         '/secrets': ['get'],

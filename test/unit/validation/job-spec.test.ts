@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { StageError, type ValidationReport, type ValidationRequest } from '../../../src/validation/contract.js';
-import { JOB_STAGE, REQUEST_ENV, buildValidationJob, jobName, jobState, mayStart, parseJobResult, resultLine, runnerOf, type JobPayload, type JobTemplate } from '../../../src/validation/job-spec.js';
+import { JOB_STAGE, REQUEST_ENV, buildValidationJob, jobName, jobState, mayStart, parseJobResult, resultLine, runnerOf, unreachableFromPod, type JobPayload, type JobTemplate } from '../../../src/validation/job-spec.js';
 
 const UID = '0b6f1c1e-7c55-4a3e-9d7e-2f1b7a9c0d11';
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -135,5 +135,14 @@ describe('validation/job-spec', () => {
     assert.equal(mayStart({ total: 10, inNamespace: 0 }, { total: 10, perNamespace: 4 }), false);
     assert.equal(mayStart({ total: 5, inNamespace: 4 }, { total: 10, perNamespace: 4 }), false);
     assert.equal(mayStart({ total: 500, inNamespace: 500 }, { total: 0, perNamespace: 0 }), true);
+  });
+
+  it('says which file:// URI a Job\'s pod could not read; https and other stores pass', () => {
+    assert.equal(unreachableFromPod(request), undefined);
+    assert.match(unreachableFromPod({ ...request, candidate: { uri: 'file:///m/a.onnx', digest: DIGEST } }) ?? '', /^spec\.artifact\.uri is file:\/\/\/m\/a\.onnx/);
+    const holdout = { dataset: { uri: 'file:///d/h.jsonl', digest: DIGEST }, task: 'classification' } as never;
+    assert.match(unreachableFromPod({ ...request, spec: { holdout } }) ?? '', /^spec\.validation\.holdout\.dataset\.uri is file:/);
+    const baseline = { checkpoint: 'fraud-v6', version: 'v6', artifact: { uri: 'file:///m/v6.onnx', digest: DIGEST } };
+    assert.match(unreachableFromPod({ ...request, baseline }) ?? '', /production checkpoint fraud-v6's spec\.artifact\.uri is file:.*runner: InProcess/);
   });
 });
