@@ -15,22 +15,29 @@ import { ensureProjectImage } from '../harness/image.js';
 import { classifierModel, randomWeights, tempDir, weightsOnlyUpdate, writeArtifact, type WrittenFile } from '../harness/models.js';
 import { sharedNodeCluster, type NodeCluster } from '../harness/nodecluster.js';
 import { phaseIs, waitForCheckpoint } from '../harness/operator.js';
-import { ensureInClusterOperator, operatorLogs, outcomesSecret, rolloutStatus, sampleDeployment } from '../harness/pods.js';
+import { waitFor } from '../harness/process.js';
+import { SYSTEM, ensureInClusterOperator, operatorLogs, outcomesSecret, rolloutStatus, sampleDeployment } from '../harness/pods.js';
 import { startModelStore, type ModelStore } from '../harness/store.js';
 
 interface JobObj {
-  metadata: { name: string; uid: string; ownerReferences?: Array<{ kind: string; uid: string }> };
+  metadata: { name: string; uid: string; labels?: Record<string, string>; ownerReferences?: Array<{ kind: string; uid: string }> };
   spec: { backoffLimit: number; activeDeadlineSeconds: number; ttlSecondsAfterFinished: number };
+  status?: { conditions?: Array<{ type: string; status: string }> };
 }
 interface PodObj {
   metadata: { name: string };
   spec: {
+    nodeName?: string;
     automountServiceAccountToken?: boolean;
     securityContext?: { runAsNonRoot?: boolean };
     containers: Array<{ name: string; env?: Array<{ name: string }>; volumeMounts?: Array<{ mountPath: string }>; securityContext?: { readOnlyRootFilesystem?: boolean } }>;
   };
-  status?: { containerStatuses?: Array<{ state?: { terminated?: { reason?: string } } }> };
+  status?: { phase?: string; containerStatuses?: Array<{ state?: { running?: unknown; terminated?: { reason?: string } } }> };
 }
+
+const finished = (j: JobObj): boolean => (j.status?.conditions ?? []).some((c) => (c.type === 'Complete' || c.type === 'Failed') && c.status === 'True');
+/** Small requests, so several Job pods fit on the one node beside the operator and the inference pods. */
+const smallJob = { resources: { requests: { cpu: '50m', memory: '128Mi' } } };
 
 /** What two runs of the same gates on the same inputs must agree on (times and latencies differ run to run). */
 const verdicts = (stages: readonly StageResult[] | undefined): Array<[string, string, string]> => (stages ?? []).map((s) => [s.stage, s.verdict, s.reason]);
@@ -141,5 +148,96 @@ describe('e2e: validation as Kubernetes Jobs, on real pods', function () {
     const pods = await podsOf(job);
     assert.equal(pods.length, 1, 'backoffLimit 0: one pod, no second try');
     assert.equal(pods[0]!.status?.containerStatuses?.[0]?.state?.terminated?.reason, 'OOMKilled');
+  });
+
+  /** This checkpoint's validation Jobs (by the uid label, whatever their generation). */
+  const jobsOf = async (cp: ModelCheckpoint): Promise<JobObj[]> => (await getJson<{ items: JobObj[] }>(c.cp, ns, 'jobs', '-l', `modelgate.io/checkpoint-uid=${cp.metadata.uid}`)).items;
+  /** Waits until this checkpoint's Job has a pod whose container is running, and answers both. */
+  async function runningJob(name: string): Promise<{ cp: ModelCheckpoint; job: JobObj; pod: PodObj }> {
+    return waitFor(`${name}'s Job pod running`, async () => {
+      const cp = await getJson<ModelCheckpoint>(c.cp, ns, 'modelcheckpoint', name).catch(() => undefined);
+      if (!cp) return undefined;
+      const job = (await jobsOf(cp))[0];
+      const pod = job ? (await podsOf(job)).find((p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined) : undefined;
+      return job && pod ? { cp, job, pod } : undefined;
+    }, 120_000, 500);
+  }
+  const validatedOnce = (cp: ModelCheckpoint): void => {
+    assert.equal(cp.status?.phase, 'Validated', JSON.stringify(cp.status?.conditions));
+    assert.equal(cp.status?.history?.filter((h) => h.phase === 'Validated').length, 1, 'one result: Validated once in history');
+    assert.ok((cp.status?.stages ?? []).length >= 4, JSON.stringify(cp.status?.stages));
+  };
+
+  it('a Job killed mid-run ends with exactly one Job and one result', async () => {
+    const a = await writeArtifact(dir, `${ns}-v4.onnx`, classifierModel(weightsOnlyUpdate(randomWeights(4, 3, 1), 0.01, 9)));
+    const uri = store.put(a.path);
+    const file = `${ns}-v4.onnx`;
+    // The pod's download waits on the store, so the pod is surely mid-run when it is killed.
+    store.delay(file, 600_000);
+    await apply(c.cp, ns, checkpoint('v4-killed', { ...a, uri }, { version: 'v4', rollout: { autoDeploy: false }, validation: { runner: 'Job', job: smallJob, benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } }));
+    const { cp, job, pod } = await runningJob('v4-killed');
+    await waitFor('the pod fetching', async () => ((await store.requests()).some((r) => r.path === `/${file}` && r.method === 'GET') ? true : undefined), 60_000, 300);
+    store.steady(file);
+    const killed = await c.cp.kubectl(['-n', ns, 'delete', 'pod', pod.metadata.name, '--wait=false']);
+    assert.equal(killed.code, 0, killed.stderr);
+    const done = await when('v4-killed', phaseIs('Validated', 'Failed', 'Rejected'), 300_000);
+    validatedOnce(done);
+    assert.ok((done.status?.history ?? []).some((h) => h.phase === 'Validating'), 'it stayed in Validating through the retry');
+    const jobs = await jobsOf(done);
+    assert.equal(jobs.length, 1, `exactly one Job: ${jobs.map((j) => j.metadata.name).join(', ')}`);
+    assert.equal(jobs[0]!.metadata.name, jobName(cp.metadata.uid as string, cp.metadata.generation as number));
+    assert.notEqual(jobs[0]!.metadata.uid, job.metadata.uid, 'the killed Job was replaced by a fresh one under the same name');
+    const pods = await podsOf(jobs[0]!);
+    assert.deepEqual(pods.map((p) => p.status?.phase), ['Succeeded']);
+  });
+
+  it('an operator restarted mid-Job adopts it: exactly one Job and one result', async () => {
+    const a = await writeArtifact(dir, `${ns}-v5.onnx`, classifierModel(weightsOnlyUpdate(randomWeights(4, 3, 1), 0.01, 11)));
+    const uri = store.put(a.path);
+    // Long enough for the leader to go and the standby to take over (lease 15 s) while the pod waits.
+    store.delay(`${ns}-v5.onnx`, 45_000);
+    await apply(c.cp, ns, checkpoint('v5-restart', { ...a, uri }, { version: 'v5', rollout: { autoDeploy: false }, validation: { runner: 'Job', job: smallJob, benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } }));
+    const { job } = await runningJob('v5-restart');
+    const holder = async (): Promise<string> => (await c.cp.kubectl(['-n', SYSTEM, 'get', 'lease', 'modelgate-operator', '-o', 'jsonpath={.spec.holderIdentity}'])).stdout.trim();
+    const leader = await holder();
+    assert.ok(leader, 'a leader holds the Lease');
+    const gone = await c.cp.kubectl(['-n', SYSTEM, 'delete', 'pod', leader, '--wait=false']);
+    assert.equal(gone.code, 0, gone.stderr);
+    const next = await waitFor('a new leader', async () => {
+      const h = await holder();
+      return h && h !== leader ? h : undefined;
+    }, 90_000, 500);
+    const done = await when('v5-restart', phaseIs('Validated', 'Failed', 'Rejected'), 300_000);
+    validatedOnce(done);
+    const jobs = await jobsOf(done);
+    assert.deepEqual(jobs.map((j) => j.metadata.uid), [job.metadata.uid], `the same Job, adopted by ${next}, never a second`);
+    assert.equal((await podsOf(jobs[0]!)).length, 1, 'one pod: the Job was not run again');
+    await rolloutStatus(c, SYSTEM, 'modelgate-operator', 300);
+  });
+
+  it('the per-namespace cap holds when 10 checkpoints arrive at once', async () => {
+    const a = await writeArtifact(dir, `${ns}-v6.onnx`, classifierModel(weightsOnlyUpdate(randomWeights(4, 3, 1), 0.01, 13)));
+    const uri = store.put(a.path);
+    // Each pod waits 5 s on its download, so Jobs overlap and the cap (default 4 in a namespace) bites.
+    store.delay(`${ns}-v6.onnx`, 5_000);
+    const names = Array.from({ length: 10 }, (_, i) => `v6-burst-${i}`);
+    await apply(c.cp, ns, ...names.map((n, i) => checkpoint(n, { ...a, uri }, { version: `v6.${i}`, rollout: { autoDeploy: false }, validation: { runner: 'Job', job: smallJob, benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } })));
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const jobs = (await getJson<{ items: JobObj[] }>(c.cp, ns, 'jobs')).items.filter((j) => j.metadata.labels?.['app.kubernetes.io/component'] === 'validation' && !finished(j));
+        most = Math.max(most, jobs.length);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    const done = await Promise.all(names.map((n) => when(n, phaseIs('Validated', 'Failed', 'Rejected'), 600_000))).finally(() => {
+      sampling = false;
+    });
+    await sampler;
+    for (const cp of done) validatedOnce(cp);
+    assert.equal(most, 4, `at most 4 unfinished validation Jobs in the namespace at once, and the cap was reached: ${most}`);
+    const jobs = await Promise.all(done.map(jobsOf));
+    assert.deepEqual(jobs.map((j) => j.length), names.map(() => 1), 'one Job per checkpoint');
   });
 });

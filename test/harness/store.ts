@@ -2,7 +2,7 @@
 // bridge address, so the operator's pods and the inference pods fetch models over the network
 // (never through a shared disk). The host puts files in its folder; only pods and processes in
 // the pod network namespace talk to it. deploy/local names its address as a trusted host.
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { bridgeAddress, type LocalNode } from './node.js';
 import { startProcess, stopProcess, waitFor, type Managed } from './process.js';
@@ -12,7 +12,9 @@ export const storePort = 8099;
 // Serves <dir>/<name> for GET /<name> (one path segment, no dot files); 404 otherwise. Logs each
 // request as one line so a test can see who fetched what. A store that stalls: while
 // <dir>/<name>.hang exists, a GET of <name> gets its headers and then no byte of the body (the
-// connection stays open), as a wedged store or a dead proxy behaves.
+// connection stays open), as a wedged store or a dead proxy behaves. A slow store: while
+// <dir>/<name>.delay holds a number of milliseconds, a GET of <name> gets its headers at once and
+// its body that much later.
 const SERVER = `
 const http = require('node:http'), fs = require('node:fs'), path = require('node:path');
 const [dir, host, port] = process.argv.slice(1);
@@ -25,6 +27,11 @@ http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
   if (req.method === 'HEAD') { res.end(); return; }
   if (fs.existsSync(file + '.hang')) { res.flushHeaders(); return; }
+  if (fs.existsSync(file + '.delay')) {
+    res.flushHeaders();
+    setTimeout(() => fs.createReadStream(file).pipe(res), Number(fs.readFileSync(file + '.delay', 'utf8')));
+    return;
+  }
   fs.createReadStream(file).pipe(res);
 }).listen(Number(port), host, () => console.log(JSON.stringify({ listening: host + ':' + port })));
 `;
@@ -39,6 +46,10 @@ export interface ModelStore {
   overwrite(name: string, bytes: Uint8Array): void;
   /** From now on a GET of `name` sends headers and then nothing (see SERVER). */
   hang(name: string): void;
+  /** From now on a GET of `name` sends headers at once and the body `ms` later. */
+  delay(name: string, ms: number): void;
+  /** Ends hang() and delay() for `name`: later GETs are served at once (those in flight stay as they are). */
+  steady(name: string): void;
   /** Request lines the server logged (method, path, remote address). */
   requests(): Promise<Array<{ method: string; path: string; from: string }>>;
   stop(): Promise<void>;
@@ -68,6 +79,12 @@ export async function startModelStore(node: LocalNode, dir: string): Promise<Mod
     },
     hang(name) {
       writeFileSync(path.join(dir, `${name}.hang`), '');
+    },
+    delay(name, ms) {
+      writeFileSync(path.join(dir, `${name}.delay`), String(ms));
+    },
+    steady(name) {
+      for (const f of [`${name}.hang`, `${name}.delay`]) rmSync(path.join(dir, f), { force: true });
     },
     async requests() {
       return (await lines()).filter((l) => l.method) as Array<{ method: string; path: string; from: string }>;
