@@ -68,6 +68,8 @@ export class Controller {
   private workersDone?: Promise<void>;
   /** Aborted by stop(): running reconciles (their Prometheus queries) end at once. */
   private readonly stopping = new AbortController();
+  /** Checkpoint uid -> namespace/name, from the cache: a finished job's uid finds its key at once. */
+  private readonly keyByUid = new Map<string, string>();
   /** Objects this operator wrote that the informer has not delivered yet (read your own writes). */
   private readonly written = new Map<string, { cp: ModelCheckpoint; at: number }>();
   private readonly writtenDeployments = new Map<string, { facts: DeploymentFacts; at: number }>();
@@ -96,6 +98,7 @@ export class Controller {
       if (this.written.get(key)?.cp.metadata.resourceVersion === cp.metadata.resourceVersion) this.written.delete(key);
       this.index(key, `${cp.metadata.namespace}/${cp.spec?.target?.deployment}`);
       this.indexTemplates(key, templateRefs(cp.spec?.analysis).map((ref) => refKey(ref, cp.metadata.namespace as string)));
+      if (cp.metadata.uid) this.keyByUid.set(cp.metadata.uid, key);
       this.queue.add(key);
     };
     this.checkpointInformer.on('add', onCheckpoint);
@@ -106,7 +109,10 @@ export class Controller {
       this.written.delete(key);
       this.index(key, undefined);
       this.indexTemplates(key, []);
-      if (cp.metadata.uid) this.jobs.cancel(cp.metadata.uid);
+      if (cp.metadata.uid) {
+        this.jobs.cancel(cp.metadata.uid);
+        this.keyByUid.delete(cp.metadata.uid);
+      }
       this.queue.add(key);
     });
     const onDeployment = (d: KObj & { metadata?: { resourceVersion?: string } }): void => {
@@ -230,10 +236,10 @@ export class Controller {
     else this.templatesOf.delete(key);
   }
 
+  /** A background job (fetch, validation) finished: its checkpoint is reconciled next. */
   private enqueueUid(uid: string): void {
-    for (const cp of this.checkpointInformer.list()) {
-      if (cp.metadata.uid === uid) this.queue.add(`${cp.metadata.namespace}/${cp.metadata.name}`);
-    }
+    const key = this.keyByUid.get(uid);
+    if (key) this.queue.add(key);
   }
 
   /** The artifacts the download cache must keep (rollback points, production), from the cache. */
