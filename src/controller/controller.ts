@@ -123,13 +123,13 @@ export class Controller {
         seen.push(d.metadata.resourceVersion);
         this.deliveredDeployments.set(dkey, seen.slice(-DELIVERED_KEPT));
       }
-      for (const key of this.byTarget.get(`${d.metadata?.namespace}/${d.metadata?.name}`) ?? []) this.queue.add(key);
+      for (const key of this.byTarget.get(`${d.metadata?.namespace}/${d.metadata?.name}`) ?? []) this.queue.nudge(key);
     };
     for (const ev of ['add', 'update', 'delete', 'resync'] as const) this.deploymentInformer.on(ev, onDeployment);
     // A template that appears or changes wakes the checkpoints waiting for it (a running analysis
     // reads its recorded copy, so for those the wake-up changes nothing).
     const onTemplate = (kind: AnalysisTemplate['kind']) => (t: AnalysisTemplate): void => {
-      for (const key of this.byTemplate.get(templateKey(kind, t.metadata?.name ?? '', t.metadata?.namespace)) ?? []) this.queue.add(key);
+      for (const key of this.byTemplate.get(templateKey(kind, t.metadata?.name ?? '', t.metadata?.namespace)) ?? []) this.queue.nudge(key);
     };
     for (const ev of ['add', 'update', 'delete', 'resync'] as const) {
       this.templateInformer.on(ev, onTemplate(TEMPLATE_KIND));

@@ -17,6 +17,8 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /** Keys waiting out a failure backoff: news about other objects does not cut it short. */
+  private readonly backingOff = new Set<string>();
   private readonly waiters: Array<(key: string | undefined) => void> = [];
   private closed = false;
   private readonly base: number;
@@ -50,6 +52,16 @@ export class WorkQueue {
     }
   }
 
+  /**
+   * Adds the key because something it depends on changed (a Deployment event), unless the key is
+   * waiting out a failure backoff: then its retry comes when the backoff ends. Without this, a
+   * storm of writes to a Deployment turns a conflicting reconcile's backoff into a retry per event.
+   */
+  nudge(key: string): void {
+    if (this.backingOff.has(key)) return;
+    this.add(key);
+  }
+
   /** Adds the key after `ms`; an earlier pending schedule for the same key wins. */
   addAfter(key: string, ms: number): void {
     if (this.closed) return;
@@ -60,6 +72,7 @@ export class WorkQueue {
     if (existing) clearTimeout(existing.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
+      this.backingOff.delete(key);
       this.add(key);
     }, ms);
     timer.unref();
@@ -70,9 +83,10 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    const delay = Math.min(this.max, this.base * 2 ** n) * (1 + this.jitter * this.random());
-    this.addAfter(key, Math.round(delay));
-    return Math.round(delay);
+    const delay = Math.round(Math.min(this.max, this.base * 2 ** n) * (1 + this.jitter * this.random()));
+    this.addAfter(key, delay);
+    if (this.timers.has(key)) this.backingOff.add(key);
+    return delay;
   }
 
   retries(key: string): number {
@@ -82,6 +96,7 @@ export class WorkQueue {
   /** The key succeeded: its backoff starts again from the base. */
   forget(key: string): void {
     this.failures.delete(key);
+    this.backingOff.delete(key);
   }
 
   /** Waits for the next key; undefined once the queue is shut down and drained. */
@@ -113,6 +128,7 @@ export class WorkQueue {
     this.closed = true;
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.backingOff.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 }

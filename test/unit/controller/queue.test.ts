@@ -129,6 +129,26 @@ describe('controller/queue WorkQueue', () => {
     assert.equal(await settledWithin(q.get(), 200), 'pending', 'the replaced schedule was cleared');
   });
 
+  it('nudge() (news about a dependency) waits out a failure backoff; add() and a success do not', async () => {
+    const q = make({ baseDelayMs: 80, jitter: 0 });
+    q.nudge('a');
+    assert.equal(await settledWithin(q.get(), 50), 'a', 'no backoff: a nudge adds at once');
+    q.done('a');
+    q.addRateLimited('a');
+    q.nudge('a');
+    assert.equal(q.depth, 0, 'backing off: the nudge waits for the retry');
+    assert.equal(await settledWithin(q.get(), 300), 'a', 'the backoff ends and the key comes');
+    q.done('a');
+    q.addRateLimited('a');
+    q.add('a');
+    assert.equal(q.depth, 1, 'add() is the object itself changing: at once even while backing off');
+    assert.equal(await q.get(), 'a');
+    q.done('a');
+    q.forget('a');
+    q.nudge('a');
+    assert.equal(q.depth, 1, 'after a success, nudges add at once again');
+  });
+
   it('addRateLimited grows exponentially per key, with injected jitter, capped', () => {
     const q = make({ baseDelayMs: 1000, maxDelayMs: 10_000, jitter: 0.5, random: () => 0 });
     assert.deepEqual([1, 2, 3, 4, 5, 6].map(() => q.addRateLimited('a')), [1000, 2000, 4000, 8000, 10_000, 10_000]);
