@@ -225,6 +225,9 @@ describe('notifications (real receiver on 127.0.0.1, real apiserver)', function 
         assert.equal(body.checkpoint.namespace, nsA);
         assert.equal(body.checkpoint.name, 'missing-a');
         assert.equal(body.reason, a.status?.conditions?.find((c) => c.type === 'Ready')?.reason);
+        // Deliveries are asynchronous and independent: the failing receiver's first try may come after the good one's.
+        const tried = Date.now() + 20_000;
+        while (bad.got.length === 0 && Date.now() < tried) await new Promise((r) => setTimeout(r, 100));
         assert.ok(bad.got.length >= 1, 'the failing receiver was tried');
         // Nothing about the notification is in the checkpoint's status.
         assert.doesNotMatch(JSON.stringify(b.status), /notif/i);
