@@ -1,13 +1,13 @@
 // Runs the benchmarks one after another (each starts and stops what it uses: its own control
 // plane, or for decision its own model corpus, which needs python3 with scikit-learn and skl2onnx):
 //   npm run bench                 all of them
-//   npm run bench -- holdout      one (holdout, throughput, memory, apply-to-patch, decision); flags after
+//   npm run bench -- holdout      one (holdout, throughput, memory, apply-to-patch, apply-to-serving (real node, as root), decision); flags after
 //                                 the name go to that benchmark, e.g. npm run bench -- memory --churn-minutes 30
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { benchDir, log } from './lib.js';
 
-const ALL = ['holdout', 'throughput', 'apply-to-patch', 'memory', 'breach-to-rollback', 'decision'];
+const ALL = ['holdout', 'throughput', 'apply-to-patch', 'apply-to-serving', 'memory', 'breach-to-rollback', 'decision'];
 const [name, ...rest] = process.argv.slice(2);
 const chosen = name && !name.startsWith('-') ? [name] : ALL;
 const args = name && !name.startsWith('-') ? rest : process.argv.slice(2);
