@@ -14,8 +14,9 @@ import type { EventRecorder, EventType } from '../kube/events.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
 import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
 import { runnerOf, type CheckpointRef } from '../validation/job-spec.js';
+import { FoldedWrites } from './fold.js';
 import type { JobRegistry } from './jobs.js';
-import { CLAIMING_PHASES, decide, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
+import { awaitedJob, CLAIMING_PHASES, decide, foldable, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
 import { DEFAULT_MAX_RESTARTS, judgeRollout, type RolloutView } from './rollout.js';
 import type { ReconcileResult } from './queue.js';
 import { restarted, withPhase, withStages, withStall, withWaiting } from './status.js';
@@ -102,6 +103,8 @@ export interface ReconcilerDeps {
   validationJobs?: ValidationJobRunner;
   /** The runner of a checkpoint whose spec.validation.runner is unset (default InProcess). */
   defaultRunner?: ValidationRunner;
+  /** How long a folded step waits for the fetch or validation it started (default Reconciler.FOLD_WAIT_MS). */
+  foldWaitMs?: number;
   /** Test hook for the crash-between-patch-and-status fault test: called right after the Deployment patch. */
   afterDeploymentPatch?: () => void;
 }
@@ -121,6 +124,8 @@ export interface ValidationJobRunner {
 
 export class Reconciler {
   private readonly now: () => Date;
+  /** The folded status writes of the reconcile running for each key (the queue runs a key once at a time). */
+  private readonly folds = new Map<string, FoldedWrites>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -146,34 +151,76 @@ export class Reconciler {
       // The first pass reads the cache; after a 409 the apiserver's current object.
       const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
       if (!cp) return; // deleted: the finalizer already cleaned up
-      let target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
-      let view = this.view(cp, target);
-      if (attempt === 0 && changesProduction(view, decide(view))) {
-        // A cache that lags (a watch resuming after an apiserver restart, a storm of writes to
-        // the Deployment) must not take a checkpoint out of production, nor put a superseded one
-        // back (a false RolledBackTo): the apiserver's own Deployment decides that.
-        target = await this.readTarget(cp, true);
-        view = this.view(cp, target);
-      }
-      const resolution = await this.resolutionFor(cp);
-      if (resolution) {
-        view.analysis = resolution.ok
-          ? { ok: true, metrics: resolution.analysis.metrics.length, templates: resolution.analysis.templates.map((t) => t.name) }
-          : resolution;
-      }
-      if (target && view.target.exists && view.target.runningUid === view.uid && ROLLOUT_PHASES.has(view.status.phase ?? 'Pending')) {
-        view.target.rollout = await this.rolloutOf(cp, target);
-      }
-      const step = decide(view);
-      this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind, attempt });
+      const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
+      const fold = new FoldedWrites();
+      this.folds.set(key, fold);
       try {
-        return await this.execute(cp, target, view, step, resolution?.ok ? resolution.analysis : undefined, signal);
+        return await this.steps(cp, target, attempt, fold, signal);
       } catch (err) {
         // A conflict past the retries goes back to the queue, which backs off per key.
         if (!isConflict(err) || attempt + 1 >= Reconciler.CONFLICT_RETRIES) throw err;
         this.d.observer?.conflict?.();
+      } finally {
+        this.folds.delete(key);
       }
     }
+  }
+
+  /** How long a folded step waits for the work it started before the status says it runs. */
+  static readonly FOLD_WAIT_MS = 20;
+  /** At most this many steps are folded into one status write (the chain to Validated has five). */
+  static readonly MAX_FOLDED = 8;
+
+  /**
+   * The next step, and while it is one that may be folded (phases.ts `foldable`), the steps
+   * after it, in memory, on the same target facts; the first that may not be folded ends the
+   * reconcile and its status write carries the folded ones (or they are written on their own).
+   */
+  private async steps(start: ModelCheckpoint, first: DeploymentFacts | undefined, attempt: number, fold: FoldedWrites, signal?: AbortSignal): Promise<ReconcileResult> {
+    let cp = start;
+    let { target, view, step, resolved } = await this.observe(cp, first, attempt);
+    for (let n = 0; foldable(view, step) && n < Reconciler.MAX_FOLDED; n++) {
+      fold.deferring = true;
+      try {
+        await this.execute(cp, target, view, step, resolved, signal);
+      } finally {
+        fold.deferring = false;
+      }
+      cp = fold.current(cp);
+      const job = awaitedJob(step);
+      if (job) await this.d.jobs.settled(view.uid, job, view.generation, this.d.foldWaitMs ?? Reconciler.FOLD_WAIT_MS);
+      ({ target, view, step, resolved } = await this.observe(cp, target, attempt));
+    }
+    const result = await this.execute(cp, target, view, step, resolved, signal);
+    // The last step wrote no status (it waits for work still running): the folded phases alone.
+    const pending = fold.pending;
+    if (pending) await this.writeStatus(cp, pending);
+    return result;
+  }
+
+  /** What the phase machine decides on, read for `cp` and its target; and its step. */
+  private async observe(cp: ModelCheckpoint, known: DeploymentFacts | undefined, attempt: number): Promise<{ target: DeploymentFacts | undefined; view: View; step: Step; resolved?: ResolvedAnalysis }> {
+    let target = known;
+    let view = this.view(cp, target);
+    if (attempt === 0 && changesProduction(view, decide(view))) {
+      // A cache that lags (a watch resuming after an apiserver restart, a storm of writes to
+      // the Deployment) must not take a checkpoint out of production, nor put a superseded one
+      // back (a false RolledBackTo): the apiserver's own Deployment decides that.
+      target = await this.readTarget(cp, true);
+      view = this.view(cp, target);
+    }
+    const resolution = await this.resolutionFor(cp);
+    if (resolution) {
+      view.analysis = resolution.ok
+        ? { ok: true, metrics: resolution.analysis.metrics.length, templates: resolution.analysis.templates.map((t) => t.name) }
+        : resolution;
+    }
+    if (target && view.target.exists && view.target.runningUid === view.uid && ROLLOUT_PHASES.has(view.status.phase ?? 'Pending')) {
+      view.target.rollout = await this.rolloutOf(cp, target);
+    }
+    const step = decide(view);
+    this.d.log.debug('reconcile step', { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: cp.status?.phase, step: step.kind, attempt });
+    return { target, view, step, ...(resolution?.ok ? { resolved: resolution.analysis } : {}) };
   }
 
   /**
@@ -420,16 +467,20 @@ export class Reconciler {
       }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
     }
     const written = await this.writeStatus(cp, status);
-    this.d.observer?.transition?.(from, to, { ...written, status }, reason, message);
-    const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
-    this.event(cp, warn ? 'Warning' : 'Normal', reason, to, message);
-    this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
+    // Started before a folded status is written, so the next folded step can find it done; a
+    // retry after a lost write finds the same job (same uid, kind and generation) and keeps it.
     if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
-    if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
-    // The release is a compare-and-set on the claim itself; `facts` may come from a lagging cache
-    // that does not show our claim yet, and skipping on it left the claim behind (seen under a 409 storm).
-    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
-    if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
+    await this.onceWritten(cp, async () => {
+      this.d.observer?.transition?.(from, to, { ...written, status }, reason, message);
+      const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
+      this.event(cp, warn ? 'Warning' : 'Normal', reason, to, message);
+      this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
+      if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
+      // The release is a compare-and-set on the claim itself; `facts` may come from a lagging cache
+      // that does not show our claim yet, and skipping on it left the claim behind (seen under a 409 storm).
+      if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
+      if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
+    });
     return { requeueAfterMs: 0 };
   }
 
@@ -454,7 +505,7 @@ export class Reconciler {
       if (s.verdict === 'Failed' || s.verdict === 'Error') this.event(cp, 'Warning', s.reason, `Gate:${s.stage}`, s.message);
     }
     const result = await this.transition({ ...cp, status }, undefined, to, report.reason, report.message);
-    this.d.jobs.clear(uid, 'validate', gen);
+    await this.onceWritten(cp, () => this.d.jobs.clear(uid, 'validate', gen));
     return result;
   }
 
@@ -672,8 +723,21 @@ export class Reconciler {
     return;
   }
 
+  /** Writes status; while a folded step runs, only in memory (fold.ts). */
   private async writeStatus(cp: ModelCheckpoint, status: ModelCheckpointStatus): Promise<ModelCheckpoint> {
-    return this.written(await this.d.checkpoints.writeStatus(cp, status));
+    const fold = this.folds.get(keyOf(cp));
+    if (fold?.deferring) return fold.defer(cp, status);
+    const written = this.written(await this.d.checkpoints.writeStatus(cp, status));
+    // This write carries the folded phases (it was computed from their status): their Events now.
+    await fold?.landed();
+    return written;
+  }
+
+  /** Runs `fn` once the status just written is on the apiserver: now, or when a folded write lands. */
+  private async onceWritten(cp: ModelCheckpoint, fn: () => void | Promise<void>): Promise<void> {
+    const fold = this.folds.get(keyOf(cp));
+    if (fold?.deferring) fold.queue(fn);
+    else await fn();
   }
 
   private written(cp: ModelCheckpoint): ModelCheckpoint {
