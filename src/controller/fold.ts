@@ -7,6 +7,9 @@
 import type { ModelCheckpoint, ModelCheckpointStatus } from '../api/types.js';
 
 export class FoldedWrites {
+  /** `uid`: the checkpoint whose reconcile this is. */
+  constructor(readonly uid: string) {}
+
   /** True while a folded step runs: its status writes stay in memory. */
   deferring = false;
   private status?: ModelCheckpointStatus;

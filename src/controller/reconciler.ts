@@ -152,7 +152,7 @@ export class Reconciler {
       const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
       if (!cp) return; // deleted: the finalizer already cleaned up
       const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
-      const fold = new FoldedWrites();
+      const fold = new FoldedWrites(cp.metadata.uid as string);
       this.folds.set(key, fold);
       try {
         return await this.steps(cp, target, attempt, fold, signal);
@@ -318,7 +318,11 @@ export class Reconciler {
   private claimIsLive(namespace: string, facts: DeploymentFacts, holderUid: string): boolean {
     const value = facts.annotations[ANNOTATIONS.claim] ?? '';
     const holderName = value.slice(0, value.lastIndexOf('/'));
-    const holder = this.d.cachedCheckpoint(namespace, holderName);
+    // A holder this operator is reconciling right now may have just claimed, its status (Fetching
+    // to Deploying, in one folded write) still in flight: live. Else our own last write of it
+    // when the cache has not caught up, then the cache.
+    if (this.folds.get(`${namespace}/${holderName}`)?.uid === holderUid) return true;
+    const holder = this.d.readCheckpoint?.(namespace, holderName) ?? this.d.cachedCheckpoint(namespace, holderName);
     if (!holder || holder.metadata.uid !== holderUid || holder.metadata.deletionTimestamp) return false;
     return CLAIMING_PHASES.has(holder.status?.phase ?? 'Pending');
   }

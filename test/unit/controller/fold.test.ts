@@ -87,7 +87,7 @@ describe('controller/fold FoldedWrites', () => {
   const cp = { apiVersion: 'modelgate.io/v1alpha1', kind: 'ModelCheckpoint', metadata: { name: 'v1', namespace: 'ns', resourceVersion: '7' }, spec: {} } as unknown as ModelCheckpoint;
 
   it('keeps the last status in memory on the same resourceVersion, and runs what waited once it lands, in order', async () => {
-    const fold = new FoldedWrites();
+    const fold = new FoldedWrites('uid-v1');
     assert.equal(fold.current(cp), cp, 'nothing deferred: the checkpoint as it was');
     const a: ModelCheckpointStatus = { phase: 'Fetching' };
     const b: ModelCheckpointStatus = { phase: 'Validating' };
