@@ -4,6 +4,7 @@
 // makes carries the folded phases with it (it is computed from the in-memory status), and once
 // it is on the apiserver the waiting actions run, in the order the steps queued them. A write
 // that fails (a 409) drops them: the retry reads the apiserver's object and decides again.
+// Writes of other objects the status names (the report ConfigMap) are made before it.
 import type { ModelCheckpoint, ModelCheckpointStatus } from '../api/types.js';
 
 export class FoldedWrites {
@@ -14,6 +15,7 @@ export class FoldedWrites {
   deferring = false;
   private status?: ModelCheckpointStatus;
   private readonly after: Array<() => void | Promise<void>> = [];
+  private readonly first: Array<Promise<unknown>> = [];
 
   /** Keeps a status write in memory; the checkpoint as the following steps see it. */
   defer(cp: ModelCheckpoint, status: ModelCheckpointStatus): ModelCheckpoint {
@@ -34,6 +36,20 @@ export class FoldedWrites {
   /** Queues `fn` until the status is written (the caller runs it at once when not deferring). */
   queue(fn: () => void | Promise<void>): void {
     this.after.push(fn);
+  }
+
+  /**
+   * A write the folded status must not reach the apiserver before (the report ConfigMap it
+   * names): it runs meanwhile, beside what the next step writes elsewhere (the claim).
+   */
+  before(write: Promise<unknown>): void {
+    write.catch(() => undefined); // handled here; its error is thrown by ready()
+    this.first.push(write);
+  }
+
+  /** Resolves once every write queued with before() is done; throws the first one's error. */
+  async ready(): Promise<void> {
+    await Promise.all(this.first.splice(0));
   }
 
   /** A status write reached the apiserver: the folded one is in it; run what waited for it. */

@@ -126,6 +126,8 @@ export class Reconciler {
   private readonly now: () => Date;
   /** The folded status writes of the reconcile running for each key (the queue runs a key once at a time). */
   private readonly folds = new Map<string, FoldedWrites>();
+  /** `<ns>/<deployment>` → when this operator last claimed it (ms since the epoch). */
+  private readonly claimedAt = new Map<string, number>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -496,9 +498,13 @@ export class Reconciler {
     const report = job.value;
     const now = this.now().toISOString();
     const reportName = `${cp.metadata.name}-report`.slice(0, 253);
-    await this.d.checkpoints.applyOwnedConfigMap(cp, reportName, {
+    // Before the status that names it; when that status is folded, beside the claim.
+    const reportWrite = this.d.checkpoints.applyOwnedConfigMap(cp, reportName, {
       'report.json': JSON.stringify({ checkpoint: keyOf(cp), generation: gen, validatedAt: now, validatedAgainst: cp.status?.validatedAgainst, ...report }, null, 2),
     }, { 'modelgate.io/checkpoint': cp.metadata.name as string });
+    const fold = this.folds.get(keyOf(cp));
+    if (fold?.deferring) fold.before(reportWrite);
+    else await reportWrite;
     for (const s of report.stages) this.d.observer?.gate?.(s.stage, s.verdict, s.durationMs);
     let status = withStages(cp.status ?? {}, report.stages, gen, now);
     // No regression judged (an earlier gate blocked): no severity, not "NONE".
@@ -563,7 +569,7 @@ export class Reconciler {
     // Both writes settle before a failure is thrown: a conflict retried with a fresh read must
     // not race the other write still in flight (the read would miss it and decide on old state).
     const [wroteStatus, wroteClaim] = await Promise.allSettled([this.writeStatus(cp, status), claiming]);
-    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.wroteDeployment(wroteClaim.value);
+    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.claimed(this.wroteDeployment(wroteClaim.value));
     if (wroteStatus.status === 'rejected') throw wroteStatus.reason;
     if (wroteClaim.status === 'rejected') throw wroteClaim.reason;
     const claimedNow = wroteClaim.value;
@@ -583,9 +589,18 @@ export class Reconciler {
         // Lost the claim between claiming and patching: back to waiting, nothing deployed.
         return this.transition(cp, fresh, 'Validated', REASON.AwaitingClaim, 'another checkpoint took the claim on the Deployment first');
       }
-      this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid)));
+      this.claimed(this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid))));
       return { requeueAfterMs: 0 };
     }
+    const key = `${ns}/${fresh.name}`;
+    const claimed = this.claimedAt.get(key);
+    if (claimed !== undefined && Date.now() - claimed < CLAIM_SETTLE_MS && fresh.observedGeneration < fresh.generation) {
+      // Our claim bumped the Deployment's generation (a Deployment counts annotation changes), so
+      // the Deployment controller is about to write its status: an apply on this resourceVersion
+      // would meet a 409 and cost a fresh read. That write's watch event brings us back.
+      return { requeueAfterMs: 200 };
+    }
+    this.claimedAt.delete(key);
     const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest };
     const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv));
     this.d.afterDeploymentPatch?.();
@@ -706,6 +721,12 @@ export class Reconciler {
     if (released) this.wroteDeployment(released);
   }
 
+  /** Notes when this operator claimed a Deployment (patchDeployment waits for the status write that follows). */
+  private claimed(facts: DeploymentFacts): void {
+    this.claimedAt.set(`${facts.namespace}/${facts.name}`, Date.now());
+    if (this.claimedAt.size > 10_000) this.claimedAt.clear();
+  }
+
   private wroteDeployment(facts: DeploymentFacts): DeploymentFacts {
     this.d.noteDeploymentWritten?.(facts);
     return facts;
@@ -731,6 +752,7 @@ export class Reconciler {
   private async writeStatus(cp: ModelCheckpoint, status: ModelCheckpointStatus): Promise<ModelCheckpoint> {
     const fold = this.folds.get(keyOf(cp));
     if (fold?.deferring) return fold.defer(cp, status);
+    await fold?.ready();
     const written = this.written(await this.d.checkpoints.writeStatus(cp, status));
     // This write carries the folded phases (it was computed from their status): their Events now.
     await fold?.landed();
@@ -754,6 +776,8 @@ export class Reconciler {
   }
 }
 
+/** How long after its own claim the Deployment patch waits for the Deployment controller's status write. */
+const CLAIM_SETTLE_MS = 1_000;
 /** Phases in which the rollout of the checkpoint's pods is read (when the Deployment runs it). */
 const ROLLOUT_PHASES: ReadonlySet<Phase> = new Set(['Validated', 'Deploying', 'Superseded']);
 /** spec.rollout.progressDeadlineSeconds when unset: the Deployment API's own default. */

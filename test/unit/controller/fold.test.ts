@@ -111,6 +111,22 @@ describe('controller/fold FoldedWrites', () => {
   });
 });
 
+describe('controller/fold FoldedWrites.before', () => {
+  it('ready() waits for the writes the status must follow, and throws the first failure', async () => {
+    const fold = new FoldedWrites('uid-v1');
+    let done = false;
+    fold.before(new Promise<void>((r) => setTimeout(() => {
+      done = true;
+      r();
+    }, 20)));
+    await fold.ready();
+    assert.ok(done, 'the report ConfigMap write finished before the status may go');
+    fold.before(Promise.reject(new Error('quota exceeded')));
+    await assert.rejects(fold.ready(), /quota exceeded/);
+    await fold.ready();
+  });
+});
+
 describe('controller/jobs JobRegistry.settled', () => {
   it('returns as soon as the job is done', async () => {
     const jobs = new JobRegistry(() => undefined);
