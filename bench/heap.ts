@@ -1,12 +1,15 @@
 // Benchmark: what a cached checkpoint costs on the JavaScript heap, and whether the heap grows
 // under churn. Run with the GC exposed so each reading is after a full collection:
-//   npx node --expose-gc --import tsx bench/heap.ts [--objects 500] [--rounds 4]
+//   npx node --expose-gc --import tsx bench/heap.ts [--objects 500] [--rounds 4] [--snapshot yes]
 // RSS is printed too: it also holds memory the allocator keeps after V8 freed it (compare a run
 // with MALLOC_ARENA_MAX=2 in the environment).
 import { ControlPlane } from '../test/harness/controlplane.js';
 import { apply } from '../test/harness/fixtures.js';
 import { startTestOperator } from '../test/harness/operator.js';
-import { numFlag, writeResult } from './lib.js';
+import { mkdirSync } from 'node:fs';
+import { writeHeapSnapshot } from 'node:v8';
+import path from 'node:path';
+import { flag, numFlag, resultsDir, writeResult } from './lib.js';
 import { PrecomputedValidator } from './precomputed-validator.js';
 
 const N = numFlag('objects', 500);
@@ -46,6 +49,11 @@ try {
   for (let b = WARM; b < N; b += 100) await apply(cp, 'heap', ...Array.from({ length: Math.min(100, N - b) }, (_, i) => mk(b + i)));
   await settle(Math.max(10_000, N * 20));
   const loaded = sample();
+  // --snapshot yes: a heap snapshot with N cached, to see what holds the heap (DevTools, Memory tab).
+  if (flag('snapshot', 'no') === 'yes') {
+    mkdirSync(resultsDir, { recursive: true });
+    process.stderr.write(`heap snapshot: ${writeHeapSnapshot(path.join(resultsDir, `heap-${N}.heapsnapshot`))}\n`);
+  }
   const list = await cp.kubectl(['get', 'mckpt', '-n', 'heap', '-o', 'json']);
   const jsonPerObject = Buffer.byteLength(list.stdout) / N;
   const churn: Array<{ round: number; rss: number; heapUsed: number }> = [];
