@@ -127,7 +127,7 @@ export class Reconciler {
   /** The folded status writes of the reconcile running for each key (the queue runs a key once at a time). */
   private readonly folds = new Map<string, FoldedWrites>();
   /** `<ns>/<deployment>` → when this operator last claimed it (ms since the epoch). */
-  private readonly claimedAt = new Map<string, number>();
+  private readonly claimedAt = new Map<string, { at: number; generation: number }>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -594,10 +594,11 @@ export class Reconciler {
     }
     const key = `${ns}/${fresh.name}`;
     const claimed = this.claimedAt.get(key);
-    if (claimed !== undefined && Date.now() - claimed < CLAIM_SETTLE_MS && fresh.observedGeneration < fresh.generation) {
+    if (claimed && Date.now() - claimed.at < CLAIM_SETTLE_MS && fresh.generation === claimed.generation && fresh.observedGeneration < fresh.generation) {
       // Our claim bumped the Deployment's generation (a Deployment counts annotation changes), so
       // the Deployment controller is about to write its status: an apply on this resourceVersion
-      // would meet a 409 and cost a fresh read. That write's watch event brings us back.
+      // would meet a 409 and cost a fresh read. That write's watch event brings us back. Only for
+      // the generation our claim made: under other writers the wait would only add reconciles.
       return { requeueAfterMs: 200 };
     }
     this.claimedAt.delete(key);
@@ -723,7 +724,7 @@ export class Reconciler {
 
   /** Notes when this operator claimed a Deployment (patchDeployment waits for the status write that follows). */
   private claimed(facts: DeploymentFacts): void {
-    this.claimedAt.set(`${facts.namespace}/${facts.name}`, Date.now());
+    this.claimedAt.set(`${facts.namespace}/${facts.name}`, { at: Date.now(), generation: facts.generation });
     if (this.claimedAt.size > 10_000) this.claimedAt.clear();
   }
 
