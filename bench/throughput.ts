@@ -6,7 +6,7 @@
 //   npx tsx bench/throughput.ts [--checkpoints 200] [--deployments N] [--workers 4]
 //                               [--qps 200] [--burst 400] [--timeout-minutes 20]
 import { API_VERSION, KIND, type ModelCheckpoint, type ModelCheckpointStatus } from '../src/api/types.js';
-import { withPhase, withStages } from '../src/controller/status.js';
+import { withPhase, withStages, withWaiting } from '../src/controller/status.js';
 import { Checkpoints } from '../src/kube/checkpoints.js';
 import { KubeClient, paths } from '../src/kube/client.js';
 import { Deployments, type DeploymentFacts } from '../src/kube/deployments.js';
@@ -94,23 +94,32 @@ async function bareOne(cs: Checkpoints, ds: Deployments, events: EventRecorder, 
   const ev = (type: 'Normal' | 'Warning', reason: string, action: string, note: string): void =>
     events.emit({ apiVersion: API_VERSION, kind: KIND, namespace: ns, name, uid }, type, reason, action, note);
   let cur = await cs.setFinalizer(cpObj, true);
-  let status: ModelCheckpointStatus = withPhase({}, 'Pending', 'Pending', 'accepted; waiting for its target', gen, now());
-  cur = await cs.writeStatus(cur, status);
-  const step = async (phase: 'Fetching' | 'Validating' | 'Validated' | 'Deploying' | 'Deployed' | 'Healthy', reason: string, message: string, extra: Partial<ModelCheckpointStatus> = {}): Promise<void> => {
-    status = { ...withPhase(status, phase, reason, message, gen, now()), ...extra };
-    cur = await cs.writeStatus(cur, status);
-    ev('Normal', reason, phase, message);
+  let status: ModelCheckpointStatus = {};
+  const phase = (p: 'Fetching' | 'Validating' | 'Validated' | 'Deploying' | 'Deployed' | 'Healthy', reason: string, message: string, extra: Partial<ModelCheckpointStatus> = {}): void => {
+    status = { ...withPhase(status, p, reason, message, gen, now()), ...extra };
+    ev('Normal', reason, p, message);
   };
-  await step('Fetching', 'Fetching', `fetching ${cpObj.spec.artifact.uri}`);
-  await step('Validating', 'Fetched', `fetched ${cpObj.spec.artifact.digest}`);
+  const step = async (p: 'Deployed' | 'Healthy', reason: string, message: string, extra: Partial<ModelCheckpointStatus> = {}): Promise<void> => {
+    phase(p, reason, message, extra);
+    cur = await cs.writeStatus(cur, status);
+  };
+  // As the operator folds them: Fetching, Validating and Validated take no time here, so they
+  // go in the Deploying status write, beside the claim, after the report ConfigMap.
+  phase('Fetching', 'Fetching', `fetching ${cpObj.spec.artifact.uri}`);
+  phase('Validating', 'Fetched', `fetched ${cpObj.spec.artifact.digest}`);
   await cs.applyOwnedConfigMap(cur, `${name}-report`, { 'report.json': JSON.stringify({ checkpoint: `${ns}/${name}`, generation: gen, validatedAt: now(), ...PRECOMPUTED_REPORT }, null, 2) }, { 'modelgate.io/checkpoint': name });
   status = { ...withStages(status, PRECOMPUTED_REPORT.stages, gen, now()), severity: 'NONE', reportConfigMap: `${name}-report` };
-  await step('Validated', PRECOMPUTED_REPORT.reason, PRECOMPUTED_REPORT.message);
+  phase('Validated', PRECOMPUTED_REPORT.reason, PRECOMPUTED_REPORT.message);
   const target: DeploymentFacts = { namespace: ns, name: cpObj.spec.target.deployment, generation: 0, observedGeneration: 0, annotations: {}, containers: [], replicas: 1, selector: {}, conditions: [] };
-  await ds.setClaim(target, `${name}/${uid}`);
+  phase('Deploying', 'Deploying', `deploying to ${target.name}; no rollback point (first checkpoint of this target)`, { deployment: { deployedAt: now(), deployment: target.name } });
+  const [written] = await Promise.all([cs.writeStatus(cur, status), ds.setClaim(target, `${name}/${uid}`)]);
+  cur = written;
   ev('Normal', 'ClaimAcquired', 'Claim', `claimed Deployment ${target.name}`);
-  await step('Deploying', 'Deploying', `deploying to ${target.name}; no rollback point (first checkpoint of this target)`, { deployment: { deployedAt: now(), deployment: target.name } });
   const patched = await ds.applyModel(target, cpObj.spec.target.container, { checkpoint: name, uid, version: cpObj.spec.version, uri: cpObj.spec.artifact.uri, digest: cpObj.spec.artifact.digest });
+  // The operator says what the rollout waits for, once the patch is in.
+  status = withWaiting(status, 'Deploying', 'RolloutProgressing', `Deployment ${target.name} patched: waiting for its pods`, gen, now());
+  cur = await cs.writeStatus(cur, status);
+  ev('Normal', 'RolloutProgressing', 'Deploy', `Deployment ${target.name} patched: waiting for its pods`);
   await cs.applyConfigMap(ns, `modelgate-audit-${target.name}`, { [now().replace(/:/g, '.')]: JSON.stringify({ action: 'deploy', checkpoint: name }) }, { 'modelgate.io/deployment': target.name });
   await step('Deployed', 'Deployed', `Deployment ${target.name} now runs ranker ${cpObj.spec.version}`, { deployment: { deployedAt: now(), deployment: target.name, revision: patched.revision, generation: patched.generation } });
   // Like the operator, Healthy only once the Deployment controller has rolled the change out

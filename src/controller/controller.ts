@@ -41,6 +41,8 @@ export interface ControllerOptions {
   retryPolicy?: RetryPolicy;
   /** Deadline of one reconcile (ms); past it the reconcile is aborted and retried with backoff. Default 30 s. */
   reconcileDeadlineMs?: number;
+  /** How long a reconcile waits for work it started before writing that it runs (ReconcilerDeps.foldWaitMs). */
+  foldWaitMs?: number;
   /** Validation as Kubernetes Jobs (spec.validation.runner: Job) and the runner of checkpoints that name none. */
   validationJobs?: ValidationJobRunner;
   defaultRunner?: ValidationRunner;
@@ -204,6 +206,7 @@ export class Controller {
       afterDeploymentPatch: o.afterDeploymentPatch,
       rollbackHistory: o.rollbackHistory,
       retryPolicy: o.retryPolicy,
+      ...(o.foldWaitMs !== undefined ? { foldWaitMs: o.foldWaitMs } : {}),
     });
   }
 

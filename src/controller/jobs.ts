@@ -9,6 +9,8 @@ interface Entry {
   generation: number;
   controller: AbortController;
   outcome: JobOutcome<unknown>;
+  /** Resolves once the outcome is no longer running. */
+  done: Promise<void>;
 }
 
 export class JobRegistry {
@@ -29,7 +31,9 @@ export class JobRegistry {
     if (existing && existing.kind === kind && existing.generation === generation) return;
     existing?.controller.abort(new Error('superseded by newer work for this checkpoint'));
     const controller = new AbortController();
-    const entry: Entry = { kind, generation, controller, outcome: { state: 'running' } };
+    let settle = (): void => undefined;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const entry: Entry = { kind, generation, controller, outcome: { state: 'running' }, done };
     this.jobs.set(uid, entry);
     let running: Promise<T>;
     try {
@@ -39,16 +43,31 @@ export class JobRegistry {
     }
     running.then(
       (value) => {
+        settle();
         if (this.jobs.get(uid) !== entry) return;
         entry.outcome = { state: 'succeeded', value };
         this.onDone(uid);
       },
       (error: unknown) => {
+        settle();
         if (this.jobs.get(uid) !== entry) return;
         entry.outcome = { state: 'failed', error };
         this.onDone(uid);
       },
     );
+  }
+
+  /**
+   * Waits until this job is done or `withinMs` passed, whichever comes first (at once when there
+   * is no such job). Lets a reconcile go on with work that took no time instead of writing a
+   * status for it and coming back.
+   */
+  async settled(uid: string, kind: string, generation: number, withinMs: number): Promise<void> {
+    const e = this.jobs.get(uid);
+    if (!e || e.kind !== kind || e.generation !== generation || e.outcome.state !== 'running') return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([e.done, new Promise<void>((resolve) => (timer = setTimeout(resolve, withinMs)))]);
+    clearTimeout(timer);
   }
 
   /** Aborts and forgets whatever job this uid has. */

@@ -233,6 +233,37 @@ export function decide(v: View): Step {
 }
 
 /**
+ * Steps that may be folded into the status write of the step after them: each only moves the
+ * checkpoint along the way to Validated (Pending → Fetching → Validating → Validated, starting
+ * or reading the background work) and writes nothing but status. When the work they start is
+ * done at once (an artifact already fetched, a validation answered from what is known), the
+ * reconciler runs them one after another in memory and writes the status once, with every
+ * phase in status.history at the time it was entered and an Event for each; the step that ends
+ * the chain (the claim beside Deploying, a wait, a stall) writes it. What must reach the
+ * apiserver on its own first (the finalizer, the claim, the Deployment patch) is never folded.
+ */
+export function foldable(v: View, step: Step): boolean {
+  const phase = v.status.phase ?? 'Pending';
+  switch (step.kind) {
+    case 'Transition':
+      return (phase === 'Pending' && step.to === 'Fetching') || (phase === 'Fetching' && step.to === 'Validating');
+    case 'StartFetch':
+    case 'StartValidate':
+    case 'RecordValidation':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The background work the step after a folded one decides on (its job kind), if any. */
+export function awaitedJob(step: Step): 'fetch' | 'validate' | undefined {
+  if (step.kind === 'StartFetch' || (step.kind === 'Transition' && step.to === 'Fetching')) return 'fetch';
+  if (step.kind === 'StartValidate') return 'validate';
+  return undefined;
+}
+
+/**
  * Deploying, with the Deployment patched: Deployed once the new pods are all available; a rollout
  * that failed goes back to the rollback point (or holds, when spec.rollout.onFailure says so or
  * there is no point to go back to), the pods' reasons in the message.

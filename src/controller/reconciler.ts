@@ -14,8 +14,9 @@ import type { EventRecorder, EventType } from '../kube/events.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
 import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
 import { runnerOf, type CheckpointRef } from '../validation/job-spec.js';
+import { FoldedWrites } from './fold.js';
 import type { JobRegistry } from './jobs.js';
-import { CLAIMING_PHASES, decide, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
+import { awaitedJob, CLAIMING_PHASES, decide, foldable, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
 import { DEFAULT_MAX_RESTARTS, judgeRollout, type RolloutView } from './rollout.js';
 import type { ReconcileResult } from './queue.js';
 import { restarted, withPhase, withStages, withStall, withWaiting } from './status.js';
@@ -102,6 +103,8 @@ export interface ReconcilerDeps {
   validationJobs?: ValidationJobRunner;
   /** The runner of a checkpoint whose spec.validation.runner is unset (default InProcess). */
   defaultRunner?: ValidationRunner;
+  /** How long a folded step waits for the fetch or validation it started (default Reconciler.FOLD_WAIT_MS). */
+  foldWaitMs?: number;
   /** Test hook for the crash-between-patch-and-status fault test: called right after the Deployment patch. */
   afterDeploymentPatch?: () => void;
 }
@@ -121,6 +124,10 @@ export interface ValidationJobRunner {
 
 export class Reconciler {
   private readonly now: () => Date;
+  /** The folded status writes of the reconcile running for each key (the queue runs a key once at a time). */
+  private readonly folds = new Map<string, FoldedWrites>();
+  /** `<ns>/<deployment>` → when this operator last claimed it (ms since the epoch). */
+  private readonly claimedAt = new Map<string, { at: number; generation: number }>();
 
   constructor(private readonly d: ReconcilerDeps) {
     this.now = d.now ?? (() => new Date());
@@ -146,34 +153,76 @@ export class Reconciler {
       // The first pass reads the cache; after a 409 the apiserver's current object.
       const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
       if (!cp) return; // deleted: the finalizer already cleaned up
-      let target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
-      let view = this.view(cp, target);
-      if (attempt === 0 && changesProduction(view, decide(view))) {
-        // A cache that lags (a watch resuming after an apiserver restart, a storm of writes to
-        // the Deployment) must not take a checkpoint out of production, nor put a superseded one
-        // back (a false RolledBackTo): the apiserver's own Deployment decides that.
-        target = await this.readTarget(cp, true);
-        view = this.view(cp, target);
-      }
-      const resolution = await this.resolutionFor(cp);
-      if (resolution) {
-        view.analysis = resolution.ok
-          ? { ok: true, metrics: resolution.analysis.metrics.length, templates: resolution.analysis.templates.map((t) => t.name) }
-          : resolution;
-      }
-      if (target && view.target.exists && view.target.runningUid === view.uid && ROLLOUT_PHASES.has(view.status.phase ?? 'Pending')) {
-        view.target.rollout = await this.rolloutOf(cp, target);
-      }
-      const step = decide(view);
-      this.d.log.debug('reconcile step', { namespace, name, phase: cp.status?.phase, step: step.kind, attempt });
+      const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
+      const fold = new FoldedWrites(cp.metadata.uid as string);
+      this.folds.set(key, fold);
       try {
-        return await this.execute(cp, target, view, step, resolution?.ok ? resolution.analysis : undefined, signal);
+        return await this.steps(cp, target, attempt, fold, signal);
       } catch (err) {
         // A conflict past the retries goes back to the queue, which backs off per key.
         if (!isConflict(err) || attempt + 1 >= Reconciler.CONFLICT_RETRIES) throw err;
         this.d.observer?.conflict?.();
+      } finally {
+        this.folds.delete(key);
       }
     }
+  }
+
+  /** How long a folded step waits for the work it started before the status says it runs. */
+  static readonly FOLD_WAIT_MS = 20;
+  /** At most this many steps are folded into one status write (the chain to Validated has five). */
+  static readonly MAX_FOLDED = 8;
+
+  /**
+   * The next step, and while it is one that may be folded (phases.ts `foldable`), the steps
+   * after it, in memory, on the same target facts; the first that may not be folded ends the
+   * reconcile and its status write carries the folded ones (or they are written on their own).
+   */
+  private async steps(start: ModelCheckpoint, first: DeploymentFacts | undefined, attempt: number, fold: FoldedWrites, signal?: AbortSignal): Promise<ReconcileResult> {
+    let cp = start;
+    let { target, view, step, resolved } = await this.observe(cp, first, attempt);
+    for (let n = 0; foldable(view, step) && n < Reconciler.MAX_FOLDED; n++) {
+      fold.deferring = true;
+      try {
+        await this.execute(cp, target, view, step, resolved, signal);
+      } finally {
+        fold.deferring = false;
+      }
+      cp = fold.current(cp);
+      const job = awaitedJob(step);
+      if (job) await this.d.jobs.settled(view.uid, job, view.generation, this.d.foldWaitMs ?? Reconciler.FOLD_WAIT_MS);
+      ({ target, view, step, resolved } = await this.observe(cp, target, attempt));
+    }
+    const result = await this.execute(cp, target, view, step, resolved, signal);
+    // The last step wrote no status (it waits for work still running): the folded phases alone.
+    const pending = fold.pending;
+    if (pending) await this.writeStatus(cp, pending);
+    return result;
+  }
+
+  /** What the phase machine decides on, read for `cp` and its target; and its step. */
+  private async observe(cp: ModelCheckpoint, known: DeploymentFacts | undefined, attempt: number): Promise<{ target: DeploymentFacts | undefined; view: View; step: Step; resolved?: ResolvedAnalysis }> {
+    let target = known;
+    let view = this.view(cp, target);
+    if (attempt === 0 && changesProduction(view, decide(view))) {
+      // A cache that lags (a watch resuming after an apiserver restart, a storm of writes to
+      // the Deployment) must not take a checkpoint out of production, nor put a superseded one
+      // back (a false RolledBackTo): the apiserver's own Deployment decides that.
+      target = await this.readTarget(cp, true);
+      view = this.view(cp, target);
+    }
+    const resolution = await this.resolutionFor(cp);
+    if (resolution) {
+      view.analysis = resolution.ok
+        ? { ok: true, metrics: resolution.analysis.metrics.length, templates: resolution.analysis.templates.map((t) => t.name) }
+        : resolution;
+    }
+    if (target && view.target.exists && view.target.runningUid === view.uid && ROLLOUT_PHASES.has(view.status.phase ?? 'Pending')) {
+      view.target.rollout = await this.rolloutOf(cp, target);
+    }
+    const step = decide(view);
+    this.d.log.debug('reconcile step', { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: cp.status?.phase, step: step.kind, attempt });
+    return { target, view, step, ...(resolution?.ok ? { resolved: resolution.analysis } : {}) };
   }
 
   /**
@@ -271,7 +320,11 @@ export class Reconciler {
   private claimIsLive(namespace: string, facts: DeploymentFacts, holderUid: string): boolean {
     const value = facts.annotations[ANNOTATIONS.claim] ?? '';
     const holderName = value.slice(0, value.lastIndexOf('/'));
-    const holder = this.d.cachedCheckpoint(namespace, holderName);
+    // A holder this operator is reconciling right now may have just claimed, its status (Fetching
+    // to Deploying, in one folded write) still in flight: live. Else our own last write of it
+    // when the cache has not caught up, then the cache.
+    if (this.folds.get(`${namespace}/${holderName}`)?.uid === holderUid) return true;
+    const holder = this.d.readCheckpoint?.(namespace, holderName) ?? this.d.cachedCheckpoint(namespace, holderName);
     if (!holder || holder.metadata.uid !== holderUid || holder.metadata.deletionTimestamp) return false;
     return CLAIMING_PHASES.has(holder.status?.phase ?? 'Pending');
   }
@@ -420,16 +473,20 @@ export class Reconciler {
       }).catch((err: unknown) => this.d.log.warn('audit record failed', { error: String(err) }));
     }
     const written = await this.writeStatus(cp, status);
-    this.d.observer?.transition?.(from, to, { ...written, status }, reason, message);
-    const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
-    this.event(cp, warn ? 'Warning' : 'Normal', reason, to, message);
-    this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
+    // Started before a folded status is written, so the next folded step can find it done; a
+    // retry after a lost write finds the same job (same uid, kind and generation) and keeps it.
     if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
-    if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
-    // The release is a compare-and-set on the claim itself; `facts` may come from a lagging cache
-    // that does not show our claim yet, and skipping on it left the claim behind (seen under a 409 storm).
-    if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
-    if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
+    await this.onceWritten(cp, async () => {
+      this.d.observer?.transition?.(from, to, { ...written, status }, reason, message);
+      const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
+      this.event(cp, warn ? 'Warning' : 'Normal', reason, to, message);
+      this.d.log.info(`phase ${from ?? 'none'} -> ${to}`, { namespace: cp.metadata.namespace, name: cp.metadata.name, phase: to, reason, message });
+      if (to === 'Validating') this.d.jobs.clear(cp.metadata.uid as string, 'fetch', gen);
+      // The release is a compare-and-set on the claim itself; `facts` may come from a lagging cache
+      // that does not show our claim yet, and skipping on it left the claim behind (seen under a 409 storm).
+      if (from && CLAIMING_PHASES.has(from) && !CLAIMING_PHASES.has(to)) await this.releaseClaim(cp);
+      if (to === 'Failed' || to === 'Rejected') await this.d.validator.cleanup(keyOf(cp)).catch(() => undefined);
+    });
     return { requeueAfterMs: 0 };
   }
 
@@ -441,9 +498,13 @@ export class Reconciler {
     const report = job.value;
     const now = this.now().toISOString();
     const reportName = `${cp.metadata.name}-report`.slice(0, 253);
-    await this.d.checkpoints.applyOwnedConfigMap(cp, reportName, {
+    // Before the status that names it; when that status is folded, beside the claim.
+    const reportWrite = this.d.checkpoints.applyOwnedConfigMap(cp, reportName, {
       'report.json': JSON.stringify({ checkpoint: keyOf(cp), generation: gen, validatedAt: now, validatedAgainst: cp.status?.validatedAgainst, ...report }, null, 2),
     }, { 'modelgate.io/checkpoint': cp.metadata.name as string });
+    const fold = this.folds.get(keyOf(cp));
+    if (fold?.deferring) fold.before(reportWrite);
+    else await reportWrite;
     for (const s of report.stages) this.d.observer?.gate?.(s.stage, s.verdict, s.durationMs);
     let status = withStages(cp.status ?? {}, report.stages, gen, now);
     // No regression judged (an earlier gate blocked): no severity, not "NONE".
@@ -454,7 +515,7 @@ export class Reconciler {
       if (s.verdict === 'Failed' || s.verdict === 'Error') this.event(cp, 'Warning', s.reason, `Gate:${s.stage}`, s.message);
     }
     const result = await this.transition({ ...cp, status }, undefined, to, report.reason, report.message);
-    this.d.jobs.clear(uid, 'validate', gen);
+    await this.onceWritten(cp, () => this.d.jobs.clear(uid, 'validate', gen));
     return result;
   }
 
@@ -508,7 +569,7 @@ export class Reconciler {
     // Both writes settle before a failure is thrown: a conflict retried with a fresh read must
     // not race the other write still in flight (the read would miss it and decide on old state).
     const [wroteStatus, wroteClaim] = await Promise.allSettled([this.writeStatus(cp, status), claiming]);
-    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.wroteDeployment(wroteClaim.value);
+    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.claimed(this.wroteDeployment(wroteClaim.value));
     if (wroteStatus.status === 'rejected') throw wroteStatus.reason;
     if (wroteClaim.status === 'rejected') throw wroteClaim.reason;
     const claimedNow = wroteClaim.value;
@@ -528,9 +589,19 @@ export class Reconciler {
         // Lost the claim between claiming and patching: back to waiting, nothing deployed.
         return this.transition(cp, fresh, 'Validated', REASON.AwaitingClaim, 'another checkpoint took the claim on the Deployment first');
       }
-      this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid)));
+      this.claimed(this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid))));
       return { requeueAfterMs: 0 };
     }
+    const key = `${ns}/${fresh.name}`;
+    const claimed = this.claimedAt.get(key);
+    if (claimed && Date.now() - claimed.at < CLAIM_SETTLE_MS && fresh.generation === claimed.generation && fresh.observedGeneration < fresh.generation) {
+      // Our claim bumped the Deployment's generation (a Deployment counts annotation changes), so
+      // the Deployment controller is about to write its status: an apply on this resourceVersion
+      // would meet a 409 and cost a fresh read. That write's watch event brings us back. Only for
+      // the generation our claim made: under other writers the wait would only add reconciles.
+      return { requeueAfterMs: 200 };
+    }
+    this.claimedAt.delete(key);
     const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest };
     const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv));
     this.d.afterDeploymentPatch?.();
@@ -651,6 +722,12 @@ export class Reconciler {
     if (released) this.wroteDeployment(released);
   }
 
+  /** Notes when this operator claimed a Deployment (patchDeployment waits for the status write that follows). */
+  private claimed(facts: DeploymentFacts): void {
+    this.claimedAt.set(`${facts.namespace}/${facts.name}`, { at: Date.now(), generation: facts.generation });
+    if (this.claimedAt.size > 10_000) this.claimedAt.clear();
+  }
+
   private wroteDeployment(facts: DeploymentFacts): DeploymentFacts {
     this.d.noteDeploymentWritten?.(facts);
     return facts;
@@ -672,8 +749,22 @@ export class Reconciler {
     return;
   }
 
+  /** Writes status; while a folded step runs, only in memory (fold.ts). */
   private async writeStatus(cp: ModelCheckpoint, status: ModelCheckpointStatus): Promise<ModelCheckpoint> {
-    return this.written(await this.d.checkpoints.writeStatus(cp, status));
+    const fold = this.folds.get(keyOf(cp));
+    if (fold?.deferring) return fold.defer(cp, status);
+    await fold?.ready();
+    const written = this.written(await this.d.checkpoints.writeStatus(cp, status));
+    // This write carries the folded phases (it was computed from their status): their Events now.
+    await fold?.landed();
+    return written;
+  }
+
+  /** Runs `fn` once the status just written is on the apiserver: now, or when a folded write lands. */
+  private async onceWritten(cp: ModelCheckpoint, fn: () => void | Promise<void>): Promise<void> {
+    const fold = this.folds.get(keyOf(cp));
+    if (fold?.deferring) fold.queue(fn);
+    else await fn();
   }
 
   private written(cp: ModelCheckpoint): ModelCheckpoint {
@@ -686,6 +777,8 @@ export class Reconciler {
   }
 }
 
+/** How long after its own claim the Deployment patch waits for the Deployment controller's status write. */
+const CLAIM_SETTLE_MS = 1_000;
 /** Phases in which the rollout of the checkpoint's pods is read (when the Deployment runs it). */
 const ROLLOUT_PHASES: ReadonlySet<Phase> = new Set(['Validated', 'Deploying', 'Superseded']);
 /** spec.rollout.progressDeadlineSeconds when unset: the Deployment API's own default. */

@@ -100,24 +100,33 @@ export class KubeClient {
     headers['Accept'] = 'application/json';
     if (this.opts.userAgent) headers['User-Agent'] = this.opts.userAgent;
     if (opts.body !== undefined) headers['Content-Type'] = opts.patch ? CONTENT_TYPE[opts.patch] : 'application/json';
-    const signals = [AbortSignal.timeout(opts.timeoutMs ?? 30_000)];
-    if (opts.signal) signals.push(opts.signal);
+    // The deadline's timer is cleared when the answer is read: AbortSignal.timeout() kept each
+    // signal and its timer alive for the whole timeout, a thousand of them after a busy second.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), opts.timeoutMs ?? 30_000);
+    timer.unref();
+    const signal = opts.signal ? AbortSignal.any([deadline.signal, opts.signal]) : deadline.signal;
     const started = performance.now();
     let res: Awaited<ReturnType<typeof fetch>>;
+    let text: string;
     try {
-      res = await fetch(url, {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        dispatcher: (this.dispatcher ??= ctx.getDispatcher()),
-        signal: AbortSignal.any(signals),
-      });
-    } catch (err) {
-      this.opts.observe?.(method, 0, performance.now() - started);
-      const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-      throw new ApiError(0, 'Unreachable', `${method} ${path}: the apiserver could not be reached (${cause})`);
+      try {
+        res = await fetch(url, {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          dispatcher: (this.dispatcher ??= ctx.getDispatcher()),
+          signal,
+        });
+      } catch (err) {
+        this.opts.observe?.(method, 0, performance.now() - started);
+        const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+        throw new ApiError(0, 'Unreachable', `${method} ${path}: the apiserver could not be reached (${cause})`);
+      }
+      text = await res.text();
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await res.text();
     this.opts.observe?.(method, res.status, performance.now() - started);
     if (!res.ok) {
       let reason = res.statusText;

@@ -19,6 +19,30 @@ export interface InformerOptions {
 
 type Handler<T> = (obj: T) => void;
 
+/** kubectl's client-side apply record: the whole object again, as JSON, in an annotation. */
+export const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * What the cache keeps of an object: everything but what the operator never reads, which is
+ * also the largest part of a small object — metadata.managedFields (one entry per field manager,
+ * each a tree of every field it set) and kubectl's last-applied annotation. The metadata (and
+ * the annotations, when changed) are rebuilt rather than deleted from, so V8 keeps them as
+ * compact objects. Returns `obj` itself, changed in place: a watch event's object is the one
+ * client-node's ListWatch has just stored, so this changes the cached copy.
+ */
+export function withoutUnread<O extends KubernetesObject>(obj: O): O {
+  const meta = obj.metadata as (KubernetesObject['metadata'] & { managedFields?: unknown }) | undefined;
+  if (!meta || (meta.managedFields === undefined && meta.annotations?.[LAST_APPLIED] === undefined)) return obj;
+  const { managedFields: _managed, annotations, ...rest } = meta;
+  let kept = annotations;
+  if (annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _applied, ...others } = annotations;
+    kept = Object.keys(others).length > 0 ? others : undefined;
+  }
+  obj.metadata = kept ? { ...rest, annotations: kept } : rest;
+  return obj;
+}
+
 export class SupervisedInformer<T> {
   private readonly informer: ReturnType<typeof makeInformer<KubernetesObject>>;
   private readonly handlers: { add: Handler<T>[]; update: Handler<T>[]; delete: Handler<T>[]; resync: Handler<T>[] } = { add: [], update: [], delete: [], resync: [] };
@@ -35,12 +59,18 @@ export class SupervisedInformer<T> {
     listPath: string,
     private readonly opts: InformerOptions = {},
   ) {
-    const list = (): Promise<KubernetesListObject<KubernetesObject>> =>
-      client.get<KubernetesListObject<KubernetesObject>>(listPath + (opts.labelSelector ? `?labelSelector=${encodeURIComponent(opts.labelSelector)}` : ''));
+    // The list is ours, so its items are made lean before ListWatch stores them; a watch event's
+    // object is stored first and handed to these handlers next (client-node's cache.js,
+    // addOrUpdateObject), and the first of them makes the stored object lean.
+    const list = async (): Promise<KubernetesListObject<KubernetesObject>> => {
+      const got = await client.get<KubernetesListObject<KubernetesObject>>(listPath + (opts.labelSelector ? `?labelSelector=${encodeURIComponent(opts.labelSelector)}` : ''));
+      for (const o of got.items ?? []) withoutUnread(o);
+      return got;
+    };
     this.informer = makeInformer<KubernetesObject>(client.kc, listPath, list, opts.labelSelector);
     // Objects arrive as the apiserver's JSON; T describes that JSON (timestamps are strings).
-    this.informer.on('add', (o) => this.handlers.add.forEach((h) => h(o as T)));
-    this.informer.on('update', (o) => this.handlers.update.forEach((h) => h(o as T)));
+    this.informer.on('add', (o) => this.handlers.add.forEach((h) => h(withoutUnread(o) as T)));
+    this.informer.on('update', (o) => this.handlers.update.forEach((h) => h(withoutUnread(o) as T)));
     this.informer.on('delete', (o) => this.handlers.delete.forEach((h) => h(o as T)));
     // ListWatch.start() resolves even when its list or watch failed (the failure goes to the
     // error callback), so 'up' is only declared after a start that saw no error.

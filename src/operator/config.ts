@@ -35,6 +35,8 @@ export interface OperatorConfig {
   prometheusMaxResponseBytes: number;
   /** Deadline of one reconcile; past it the reconcile's queries are aborted and it is retried with backoff. */
   reconcileDeadlineMs: number;
+  /** How long a reconcile waits for a fetch or validation it started before writing that it runs (phases that take no time are folded into one write). */
+  foldWaitMs: number;
   rollbackHistory: number;
   resyncSeconds: number;
   /** Transient failures of fetch and validation: attempts in all, first delay, delay cap. */
@@ -92,6 +94,7 @@ export const FLAGS: Record<string, Spec> = {
   'prometheus-timeout': { env: 'MODELGATE_PROMETHEUS_TIMEOUT_SECONDS', default: '10', help: 'deadline of one Prometheus query' },
   'prometheus-max-response-bytes': { env: 'MODELGATE_PROMETHEUS_MAX_RESPONSE_BYTES', default: String(4 * 1024 * 1024), help: 'largest Prometheus answer read; a longer one is cut off' },
   'reconcile-deadline': { env: 'MODELGATE_RECONCILE_DEADLINE_SECONDS', default: '30', help: 'deadline of one reconcile; past it its queries are aborted and it is retried with backoff' },
+  'fold-wait': { env: 'MODELGATE_FOLD_WAIT_SECONDS', default: '0.02', help: 'how long a reconcile waits for a fetch or validation it started; work done by then is written in one status write with the phases around it' },
   'rollback-history': { env: 'MODELGATE_ROLLBACK_HISTORY', default: '5', help: 'deployed checkpoints kept per target in the audit trail' },
   resync: { env: 'MODELGATE_RESYNC_SECONDS', default: '600', help: 'seconds between full re-lists' },
   'job-attempts': { env: 'MODELGATE_JOB_ATTEMPTS', default: '5', help: 'attempts at a fetch or validation that fails transiently (worker crash, full disk, store 5xx) before the checkpoint is Failed' },
@@ -237,6 +240,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     prometheusTimeoutMs: num('prometheus-timeout', 0.1, 3600) * 1000,
     prometheusMaxResponseBytes: int('prometheus-max-response-bytes', 1024, 1024 ** 3),
     reconcileDeadlineMs: num('reconcile-deadline', 0.1, 86_400) * 1000,
+    foldWaitMs: num('fold-wait', 0, 60) * 1000,
     rollbackHistory: int('rollback-history', 1, 100),
     resyncSeconds: int('resync', 10, 86_400),
     jobAttempts: int('job-attempts', 1, 1000),

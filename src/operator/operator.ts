@@ -146,6 +146,7 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
       rollbackHistory: cfg.rollbackHistory,
       retryPolicy: { maxAttempts: cfg.jobAttempts, baseDelayMs: cfg.jobRetryDelayMs, maxDelayMs: cfg.jobRetryMaxDelayMs },
       reconcileDeadlineMs: cfg.reconcileDeadlineMs,
+      foldWaitMs: cfg.foldWaitMs,
       validationJobs,
       defaultRunner: cfg.validationRunner,
     });

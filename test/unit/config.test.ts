@@ -46,6 +46,7 @@ describe('operator/config parseConfig', () => {
       prometheusTimeoutMs: 10_000,
       prometheusMaxResponseBytes: 4 * 1024 * 1024,
       reconcileDeadlineMs: 30_000,
+      foldWaitMs: 20,
       rollbackHistory: 5,
       resyncSeconds: 600,
       jobAttempts: 5,

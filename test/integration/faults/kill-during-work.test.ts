@@ -54,6 +54,9 @@ describe('faults: operator killed during a fetch or a validation', function () {
     await apply(cp, ns, checkpoint('v1', { path: '', uri: server.url('model.onnx'), digest: sha256Digest(bytes), sizeBytes: bytes.byteLength }));
     await server.waitForRequests('model.onnx', 1, 60_000);
     const partial = await waitFor('a partial download in the cache', async () => (tempFilesIn(cacheDir).length > 0 ? tempFilesIn(cacheDir) : undefined), 10_000, 50);
+    // A fetch that is not done within --fold-wait is written as Fetching (it starts first, its
+    // status follows a moment later): kill once the status says so, the download still trickling.
+    await waitForCheckpoint(cp, ns, 'v1', phaseIs('Fetching'), 10_000);
     await first.kill();
     assert.ok(partial.every((f) => f.startsWith('.partial-')), `temp files are named .partial-*: ${partial.join(', ')}`);
     const killed = await getJson<ModelCheckpoint>(cp, ns, 'modelcheckpoint', 'v1');
