@@ -101,7 +101,7 @@ export class OciScheme implements Scheme {
     const c = s.job.ref.credentials;
     const hint =
       status === 401 || status === 403
-        ? `; check the registry credentials${c ? ` in Secret '${c.secretName}' (.dockerconfigjson auths for ${s.ref.registry})` : ' (the artifact names no Secret)'}`
+        ? `; check the registry credentials${c ? ` in Secret '${c.secretName}' (.dockerconfigjson auths for ${s.ref.registry})` : ': the artifact names no Secret; name a kubernetes.io/dockerconfigjson Secret in its secretRef'}`
         : status === 404
           ? '; check the repository and tag or digest in the uri'
           : '';
