@@ -112,6 +112,11 @@ export class ArtifactFetcher {
     try {
       await this.cache.deleting.get(hex);
       const hit = await this.cached(final, hex, limit);
+      if (hit !== undefined && ref.credentials && !download.local) {
+        // A cached copy is never a way around the store's access rules: these credentials must read it.
+        const probe = (sig: AbortSignal): Promise<number> => download({ ref, url, label, limit, partial: '', signal: sig, probe: true });
+        await withRetries(this.retry, url, label, signal, probe, () => Promise.resolve());
+      }
       if (hit !== undefined) {
         keepPin();
         return { digest: ref.digest, path: final, sizeBytes: hit };

@@ -19,6 +19,12 @@ export function fromSecret(c: StoreCredentials | undefined): string {
   return c ? ` with the credentials of Secret '${c.secretName}'` : '';
 }
 
+/** Ends a probe's response without reading its body. */
+export function probed(res: { destroy(): void }): number {
+  res.destroy();
+  return 0;
+}
+
 export class HttpsScheme implements Scheme {
   readonly protocols = ['https:', 'http:'];
 
@@ -34,10 +40,11 @@ export class HttpsScheme implements Scheme {
     const { res, url } = await this.ctx.connection.send(job.url, {
       label: job.label,
       signal: job.signal,
-      headers: credentialHeaders(c),
+      headers: { ...credentialHeaders(c), ...(job.probe ? { range: 'bytes=0-0' } : {}) },
       ...(c?.ca !== undefined ? { ca: c.ca } : {}),
     });
     const status = res.statusCode ?? 0;
+    if (job.probe && (status === 200 || status === 206)) return probed(res);
     if (status !== 200) {
       const code = storeErrorCode(await readSmall(res, 4096).catch(() => ''));
       const what = status === 401 || status === 403 ? `; check the credentials${c ? ` in Secret '${c.secretName}'` : ' (the artifact names no Secret)'} and the server's access rules` : '; check the uri';

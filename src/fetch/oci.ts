@@ -63,6 +63,11 @@ export class OciScheme implements Scheme {
       );
     }
     if (blob.size > job.limit) throw tooLarge(job.label, this.ctx.names, job.limit, blob.size);
+    if (job.probe) {
+      // The manifest was readable with these credentials; the blob must be the declared one.
+      if (blob.digest !== job.ref.digest) throw new StageError(REASONS.DigestMismatch, `The ${job.label} ${this.where(s)} now holds ${blob.digest}, not the declared ${job.ref.digest}; the tag moved: name the artifact by digest or fix the digest.`, true);
+      return 0;
+    }
     const res = await this.get(s, new URL(`${s.base}/v2/${ref.repository}/blobs/${blob.digest}`), '*/*', `blob ${blob.digest}`);
     return saveBody(res, job, this.ctx.names);
   }

@@ -8,7 +8,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { StageError } from '../validation/contract.js';
 import { REASONS } from '../validation/reasons.js';
 import { readSmall, saveBody, storeErrorCode } from './connection.js';
-import { fromSecret } from './https.js';
+import { fromSecret, probed } from './https.js';
 import { redact } from './policy.js';
 import type { Download, DownloadJob, S3Keys, S3Location, Scheme, SchemeContext, StoreRef } from './types.js';
 
@@ -69,8 +69,9 @@ export class S3Scheme implements Scheme {
       ? new SignatureV4({ service: 's3', region: obj.region, credentials: keys, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: true })
       : undefined;
     const sign = signer ? (url: URL) => signGet(signer, url) : undefined;
-    const { res, url } = await this.ctx.connection.send(obj.url, { label: job.label, signal: job.signal, ...(sign ? { sign } : {}) });
+    const { res, url } = await this.ctx.connection.send(obj.url, { label: job.label, signal: job.signal, ...(sign ? { sign } : {}), ...(job.probe ? { headers: { range: 'bytes=0-0' } } : {}) });
     const status = res.statusCode ?? 0;
+    if (job.probe && (status === 200 || status === 206)) return probed(res);
     if (status !== 200) {
       const code = storeErrorCode(await readSmall(res, 8192).catch(() => '')) ?? `HTTP ${status}`;
       const c = job.ref.credentials;

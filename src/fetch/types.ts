@@ -151,6 +151,13 @@ export interface DownloadJob {
   limit: number;
   partial: string;
   signal: AbortSignal;
+  /**
+   * Only ask the store whether these credentials may read the object and that it is still the
+   * declared one where the store can say so (a one-byte range, an OCI manifest); write nothing.
+   * A cache hit of an artifact with credentials does this, so a cached copy is never a way
+   * around the store's access rules.
+   */
+  probe?: boolean;
 }
 
 /** What the fetcher gives a scheme. */

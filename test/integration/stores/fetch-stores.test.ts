@@ -88,6 +88,15 @@ describe('s3:// against SeaweedFS (real S3 gateway verifying SigV4)', function (
     );
   });
 
+  it('a cached copy is no way around the store: other credentials asking for the same digest are still refused', async () => {
+    const shared = new ArtifactFetcher({ cacheDir: `${cacheDir}/shared`, trustedHosts: [host], retries: 0 });
+    const ref = { uri: 's3://models/ranker/1.4.0/model.onnx', digest: DIGEST, s3: { endpoint: s3.endpoint } };
+    await shared.fetch({ ...ref, credentials: creds() }, signal());
+    await rejectsWith(shared.fetch({ ...ref, credentials: { ...creds('not-the-secret-key-0000000000000000000'), secretName: 'other-team' } }, signal()), 'FetchFailed', /SignatureDoesNotMatch.*Secret 'other-team'/);
+    const again = await shared.fetch({ ...ref, credentials: creds() }, signal());
+    assert.equal(again.sizeBytes, MODEL.length);
+  });
+
   it('ambient credentials are used only when the fetcher is given them', async () => {
     const ref = { uri: 's3://models/ranker/1.4.0/model.onnx', digest: DIGEST, s3: { endpoint: s3.endpoint } };
     const got = await fetcher({ ambient: { s3: () => Promise.resolve(s3.reader) } }).fetch(ref, signal());
@@ -141,6 +150,13 @@ describe('oci:// against docker-registry 2.8 (real registry, token auth)', funct
     await reg.push('ml/moving', 'latest', MODEL);
     await reg.push('ml/moving', 'latest', Buffer.from('retrained, other bytes'));
     await rejectsWith(fetcher().fetch({ uri: `oci://${reg.host}/ml/moving:latest`, digest: DIGEST, oci: { plainHttp: true }, credentials: creds() }, signal()), 'DigestMismatch', /not the declared/);
+  });
+
+  it('a cached copy is no way around the registry: a wrong password for a cached digest is refused', async () => {
+    const shared = new ArtifactFetcher({ cacheDir: `${cacheDir}/shared`, trustedHosts: ['127.0.0.1'], retries: 0 });
+    const ref = { uri: `oci://${reg.host}/ml/ranker:1.4.0`, digest: DIGEST, oci: { plainHttp: true } };
+    await shared.fetch({ ...ref, credentials: creds() }, signal());
+    await rejectsWith(shared.fetch({ ...ref, credentials: creds('wrong') }, signal()), 'FetchFailed', /UNAUTHORIZED/);
   });
 
   it('a missing tag: FetchFailed naming MANIFEST_UNKNOWN', async () => {
