@@ -20,6 +20,7 @@ import type {
   ValidationRequest,
 } from './contract.js';
 import { StageError } from './contract.js';
+import { ambientCredentials } from '../fetch/ambient.js';
 import { ArtifactFetcher, type FetcherOptions, type StoreRef } from '../fetch/index.js';
 import { inspectModelFile } from './onnx-model.js';
 import { REASONS } from './reasons.js';
@@ -48,6 +49,8 @@ export interface ValidatorOptions {
   maxArtifactBytes?: number;
   /** Hosts allowed over http and on private/loopback addresses ("host", "host:port", "*.domain"). */
   trustedHosts?: string[];
+  /** The operator's own AWS credentials for s3:// artifacts without a secretRef (--allow-ambient-credentials). */
+  allowAmbientCredentials?: boolean;
   /** Folders file:// URIs may read. */
   fileRoots?: string[];
   /** Worker processes (default 1). */
@@ -140,6 +143,7 @@ export class OnnxValidator implements CheckpointValidator {
         ...(options.maxCacheBytes !== undefined ? { maxCacheBytes: options.maxCacheBytes } : {}),
         ...(options.keepDigests ? { keep: options.keepDigests } : {}),
         ...(options.onEvict ? { onEvict: options.onEvict } : {}),
+        ...(options.allowAmbientCredentials ? { ambient: ambientCredentials() } : {}),
       });
     this.ownsPool = deps.pool === undefined;
     this.pool = deps.pool ?? new WorkerPool({ size: options.workers ?? 1, memoryMiB: options.workerMemoryMiB ?? 2048 });

@@ -3,7 +3,7 @@
 // small HTTP server: it checks basic credentials and signs the JWT the registry verifies against
 // the certificate in its config (RS256, the certificate in the x5c header), as a real token
 // service does. push() speaks the OCI push protocol itself: blob upload POST + PUT, manifest PUT.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, createSign, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -65,8 +65,25 @@ function tokenServer(keyPem: string, certDer: Buffer, users: Map<string, string>
   });
 }
 
+const REGISTRY_HINT = `${REGISTRY_BINARY} is missing: apt-get install -y docker-registry (Debian's Distribution 2.8), or set DOCKER_REGISTRY_BINARY.`;
+
+/** The registry binary; as root with apt-get, installs Debian's docker-registry when missing (its service is never started). */
+export function ensureRegistryBinary(log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)): string {
+  if (existsSync(REGISTRY_BINARY)) return REGISTRY_BINARY;
+  if (process.env.DOCKER_REGISTRY_BINARY || process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) throw new Error(REGISTRY_HINT);
+  log('installing Debian\'s docker-registry (Distribution 2.8) for the OCI store tests');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('/usr/bin/apt-get', ['install', '-y', '--no-install-recommends', 'docker-registry'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  if (r.status !== 0) {
+    spawnSync('/usr/bin/apt-get', ['update'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    r = spawnSync('/usr/bin/apt-get', ['install', '-y', '--no-install-recommends', 'docker-registry'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  }
+  if (r.status !== 0 || !existsSync(REGISTRY_BINARY)) throw new Error(REGISTRY_HINT);
+  return REGISTRY_BINARY;
+}
+
 export async function startRegistry(): Promise<Registry> {
-  if (!existsSync(REGISTRY_BINARY)) throw new Error(`${REGISTRY_BINARY} is missing: apt-get install -y docker-registry (Debian's Distribution 2.8), or set DOCKER_REGISTRY_BINARY.`);
+  ensureRegistryBinary();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'modelgate-registry-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'token.key', '-out', 'token.crt', '-subj', '/CN=modelgate-token', '-days', '2'], { cwd: dir, stdio: 'ignore' });
   const certDer = execFileSync('openssl', ['x509', '-in', 'token.crt', '-outform', 'DER'], { cwd: dir });

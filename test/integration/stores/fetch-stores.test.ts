@@ -3,7 +3,11 @@
 // objects and images are pushed with real client code (the AWS SDK's S3 client; the OCI push
 // protocol in test/harness/registry.ts). Credentials are what src/fetch/secret.ts reads from a Secret.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { StageError } from '../../../src/validation/contract.js';
 import { ArtifactFetcher, type StoreCredentials } from '../../../src/fetch/index.js';
@@ -208,5 +212,47 @@ describe('5xx from a store are retried (fake: a proxy answering 503 first, no re
     const got = await f.fetch({ uri: `oci://${host}/ml/flaky:1`, digest: DIGEST, oci: { plainHttp: true }, credentials: { secretName: 'r', registries: { [host]: reg.user } } }, signal());
     assert.equal(got.sizeBytes, MODEL.length);
     assert.equal(failures, 2);
+  });
+});
+
+describe('https:// with credentials and a custom CA from a Secret (real TLS server, a per-run CA)', function () {
+  this.timeout(60_000);
+  let server: https.Server;
+  let base: string;
+  let ca: string;
+  let cacheDir: string;
+  let n = 0;
+  const fetcher = (): ArtifactFetcher => new ArtifactFetcher({ cacheDir: `${cacheDir}/${++n}`, trustedHosts: ['127.0.0.1'], retries: 0 });
+
+  before(async () => {
+    cacheDir = await tempDir('https-cache-');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '1'], { cwd: cacheDir, stdio: 'ignore' });
+    ca = readFileSync(path.join(cacheDir, 'cert.pem'), 'utf8');
+    server = https.createServer({ key: readFileSync(path.join(cacheDir, 'key.pem')), cert: ca }, (req, res) => {
+      const ok = req.headers.authorization === `Basic ${Buffer.from('ml:s3cret').toString('base64')}` || req.headers['x-api-key'] === 'k-123';
+      if (!ok) return res.writeHead(401, { 'www-authenticate': 'Basic realm="models"' }).end();
+      res.writeHead(200, { 'content-length': MODEL.length }).end(MODEL);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => server?.close());
+
+  it('basic auth and the CA bundle from the Secret: fetched', async () => {
+    const got = await fetcher().fetch({ uri: `${base}/m.onnx`, digest: DIGEST, credentials: { secretName: 'web', basic: { username: 'ml', password: 's3cret' }, ca } }, signal());
+    assert.equal(got.sizeBytes, MODEL.length);
+  });
+
+  it('a header from the Secret: fetched', async () => {
+    const got = await fetcher().fetch({ uri: `${base}/m.onnx`, digest: DIGEST, credentials: { secretName: 'web', headers: { 'x-api-key': 'k-123' }, ca } }, signal());
+    assert.equal(got.sizeBytes, MODEL.length);
+  });
+
+  it('a wrong password: FetchFailed HTTP 401 naming the Secret', async () => {
+    await rejectsWith(fetcher().fetch({ uri: `${base}/m.onnx`, digest: DIGEST, credentials: { secretName: 'web', basic: { username: 'ml', password: 'nope' }, ca } }, signal()), 'FetchFailed', /HTTP 401.*Secret 'web'/);
+  });
+
+  it('without the CA bundle the server certificate is not trusted: FetchFailed', async () => {
+    await rejectsWith(fetcher().fetch({ uri: `${base}/m.onnx`, digest: DIGEST, credentials: { secretName: 'web', basic: { username: 'ml', password: 's3cret' } } }, signal()), 'FetchFailed', /self-signed|certificate/);
   });
 });
