@@ -24,7 +24,7 @@ export default tseslint.config(
   { files: ['src/kube/**/*.ts'], rules: restrict(ort) },
   { files: ['src/onnx/**/*.ts'], rules: restrict(kube) },
   {
-    files: ['src/api/**/*.ts', 'src/math/**/*.ts', 'src/monitor/analysis.ts', 'src/monitor/templates.ts', 'src/controller/phases.ts', 'src/controller/rollout.ts', 'src/notify/payload.ts', 'src/validation/cache-budget.ts', 'src/validation/job-spec.ts', 'src/validation/output-choice.ts', 'src/validation/reasons.ts', 'src/validation/regression-judge.ts'],
+    files: ['src/api/**/*.ts', 'src/math/**/*.ts', 'src/monitor/analysis.ts', 'src/monitor/templates.ts', 'src/controller/phases.ts', 'src/controller/rollout.ts', 'src/notify/payload.ts', 'src/validation/cache-budget.ts', 'src/validation/job-spec.ts', 'src/validation/output-choice.ts', 'src/validation/reasons.ts', 'src/validation/regression-judge.ts', 'src/fetch/policy.ts', 'src/fetch/oci-ref.ts', 'src/fetch/secret.ts'],
     rules: restrict(
       ...io.map((name) => ({ name, message: 'pure module: no I/O imports' })),
       kube, ort,

@@ -10,6 +10,8 @@ import { ensureProjectImage } from '../test/harness/image.js';
 import { ensureNodeBinaries, ensureNodePackages } from '../test/harness/node.js';
 import { ensurePauseArchive } from '../test/harness/oci.js';
 import { ensureKubernetesSdPrometheus, ensurePrometheusBinary } from '../test/harness/prometheus.js';
+import { ensureRegistryBinary } from '../test/harness/registry.js';
+import { ensureSeaweedfs } from '../test/harness/s3store.js';
 
 const tiers = ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'];
 
@@ -34,6 +36,9 @@ async function main(): Promise<void> {
     // The pod network's Prometheus discovers pods through the apiserver: Debian's build lacks
     // kubernetes_sd_configs, so upstream's is built once (tools/prometheus).
     process.stderr.write(`prometheus with Kubernetes discovery: ${await ensureKubernetesSdPrometheus()}\n`);
+    // The artifact stores of test/integration/stores: SeaweedFS's S3 gateway (built once from the
+    // Go module proxy, tools/seaweedfs) and Debian's docker-registry.
+    process.stderr.write(`stores: ${ensureSeaweedfs()}, ${ensureRegistryBinary()}\n`);
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
   }

@@ -10,6 +10,10 @@ export const REASON = {
   Rejected: 'Rejected',
   Failed: 'Failed',
   TargetNotFound: 'TargetNotFound',
+  /** spec.artifact or the holdout dataset names a Secret that does not exist (yet) in the checkpoint's namespace. */
+  SecretNotFound: 'SecretNotFound',
+  /** The named Secret exists but holds nothing the fetcher can use. */
+  InvalidSecret: 'InvalidSecret',
   ContainerNotFound: 'ContainerNotFound',
   AwaitingClaim: 'AwaitingClaim',
   ClaimAcquired: 'ClaimAcquired',

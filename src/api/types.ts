@@ -68,8 +68,34 @@ export type HoldoutTask = 'classification' | 'regression' | 'conversion';
 export type Direction = 'HigherIsBetter' | 'LowerIsBetter';
 export type AnalysisAction = 'Hold' | 'Rollback';
 
-export interface ArtifactSpec {
-  /** https://, http:// (trusted hosts only) or file:// (a volume mounted into the operator). */
+/** A Secret in the checkpoint's own namespace; there is no namespace field, by design. */
+export interface SecretRef {
+  name: string;
+}
+
+/** Where an s3:// object lives. */
+export interface S3StoreSpec {
+  region?: string;
+  /** Base URL of an S3-compatible store (https, or http for trusted hosts). */
+  endpoint?: string;
+  forcePathStyle?: boolean;
+}
+
+/** How an oci:// registry is reached. */
+export interface OciStoreSpec {
+  /** Plain http (trusted hosts only). */
+  plainHttp?: boolean;
+}
+
+/** What a store needs besides the URI: credentials and how to reach it. */
+export interface StoreAccess {
+  secretRef?: SecretRef;
+  s3?: S3StoreSpec;
+  oci?: OciStoreSpec;
+}
+
+export interface ArtifactSpec extends StoreAccess {
+  /** https://, http:// (trusted hosts only), s3://bucket/key, oci://registry/repo:tag|@sha256:… or file:// (a mounted volume). */
   uri: string;
   /** `sha256:` followed by 64 lowercase hex digits. */
   digest: string;
@@ -97,7 +123,7 @@ export interface TargetSpec {
   modelEnv?: string;
 }
 
-export interface DatasetRef {
+export interface DatasetRef extends StoreAccess {
   uri: string;
   digest: string;
   /** jsonl (a record a line) or npz (NumPy arrays); default from the URI's extension. */

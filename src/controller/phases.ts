@@ -89,6 +89,8 @@ export interface View {
    * Monitoring without a recorded copy): how many metrics, from which templates, or why it cannot be had.
    */
   analysis?: AnalysisView;
+  /** The Secrets the spec names, where a fetch is about to start: missing or unusable stalls it. */
+  secrets?: { ok: true } | { ok: false; reason: string; message: string };
   /** The clock (ms since the epoch): when a transient failure's next attempt is due. Missing reads as due. */
   now?: number;
   /** How transient failures of the background work are retried (default DEFAULT_RETRY). */
@@ -146,13 +148,15 @@ export function decide(v: View): Step {
   }
   switch (phase ?? 'Pending') {
     case 'Pending': {
-      const stall = targetProblem(v);
+      const stall = targetProblem(v) ?? secretProblem(v);
       if (stall) return stall;
       return { kind: 'Transition', to: 'Fetching', reason: REASON.Fetching, message: `fetching ${v.spec.artifact.uri}` };
     }
     case 'Fetching':
+      if (v.job.state === 'none' && secretProblem(v)) return secretProblem(v) as Step;
       return jobStep(v, 'StartFetch', { to: 'Validating', reason: REASON.Fetched, message: `fetched ${v.spec.artifact.digest}` });
     case 'Validating':
+      if (v.job.state === 'none' && secretProblem(v)) return secretProblem(v) as Step;
       return jobStep(v, 'StartValidate', undefined);
     case 'Validated': {
       if (v.spec.rollout?.paused) return { kind: 'Hold', reason: REASON.Paused, message: 'spec.rollout.paused is true: set it to false to deploy' };
@@ -300,6 +304,11 @@ function targetProblem(v: View): Step | undefined {
     return { kind: 'Stall', reason: REASON.ContainerNotFound, message: `Deployment ${v.spec.target.deployment} has no container named ${v.spec.target.container}: fix spec.target.container` };
   }
   return undefined;
+}
+
+/** A Stall when a Secret the spec names is missing or unusable (a watch-free requeue brings it back). */
+function secretProblem(v: View): Step | undefined {
+  return v.secrets && !v.secrets.ok ? { kind: 'Stall', reason: v.secrets.reason, message: v.secrets.message } : undefined;
 }
 
 function jobStep(v: View, start: 'StartFetch' | 'StartValidate', onSuccess: { to: Phase; reason: string; message: string } | undefined): Step {

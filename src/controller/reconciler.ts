@@ -12,8 +12,9 @@ import type { Checkpoints } from '../kube/checkpoints.js';
 import { claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
 import type { EventRecorder, EventType } from '../kube/events.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
-import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
+import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type RequestCredentials, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
 import { runnerOf, type CheckpointRef } from '../validation/job-spec.js';
+import { namesSecrets, resolveCredentials } from './credentials.js';
 import { FoldedWrites } from './fold.js';
 import type { JobRegistry } from './jobs.js';
 import { awaitedJob, CLAIMING_PHASES, decide, foldable, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
@@ -138,9 +139,18 @@ export class Reconciler {
   }
 
   /** Phase Fetching: the operator downloads the artifact, unless a Job validates it (the pod fetches it itself). */
-  private fetchFor(cp: ModelCheckpoint, signal: AbortSignal): Promise<FetchedArtifact> {
-    if (this.runsAsJob(cp)) return Promise.resolve({ digest: cp.spec.artifact.digest, path: '', sizeBytes: 0 });
-    return this.d.validator.fetch(cp.spec.artifact, signal);
+  private async fetchFor(cp: ModelCheckpoint, signal: AbortSignal): Promise<FetchedArtifact> {
+    if (this.runsAsJob(cp)) return { digest: cp.spec.artifact.digest, path: '', sizeBytes: 0 };
+    const credentials = await this.credentials(cp);
+    return this.d.validator.fetch({ ...cp.spec.artifact, credentials: credentials.candidate }, signal);
+  }
+
+  /** Read at the start of each job (the Secret may have changed since the reconcile saw it). */
+  private async credentials(cp: ModelCheckpoint, baseline?: BaselineRef): Promise<RequestCredentials> {
+    const c = await resolveCredentials((ns, n) => this.d.checkpoints.readSecret(ns, n), cp, baseline);
+    // Not terminal: the phase machine retries, and the reconcile stalls it while the Secret is missing.
+    if (!c.ok) throw new StageError(c.reason, c.message, false);
+    return c.credentials;
   }
 
   /** Conflicts (someone wrote in between) are retried this often with a fresh read before backing off. */
@@ -216,6 +226,10 @@ export class Reconciler {
       view.analysis = resolution.ok
         ? { ok: true, metrics: resolution.analysis.metrics.length, templates: resolution.analysis.templates.map((t) => t.name) }
         : resolution;
+    }
+    if (!view.deleting && FETCH_PHASES.has(view.status.phase ?? 'Pending') && view.job.state === 'none') {
+      const c = await resolveCredentials((ns, n) => this.d.checkpoints.readSecret(ns, n), cp, this.baselineFor(cp, target));
+      view.secrets = c.ok ? { ok: true } : c;
     }
     if (target && view.target.exists && view.target.runningUid === view.uid && ROLLOUT_PHASES.has(view.status.phase ?? 'Pending')) {
       view.target.rollout = await this.rolloutOf(cp, target);
@@ -349,13 +363,15 @@ export class Reconciler {
         this.event(cp, 'Normal', REASON.SpecChanged, 'Restart', step.message);
         return { requeueAfterMs: 0 };
       case 'Stall': {
+        // No Secret watch: a missing Secret is looked for again soon, so the checkpoint resumes by itself.
+        const again = step.reason === REASON.SecretNotFound || step.reason === REASON.InvalidSecret ? 5_000 : 60_000;
         if (status.conditions?.find((c) => c.type === CONDITION.stalled && c.status === 'True' && c.reason === step.reason && c.message === step.message) && status.observedGeneration === gen) {
-          return { requeueAfterMs: 60_000 };
+          return { requeueAfterMs: again };
         }
         await this.writeStatus(cp, withStall(status, status.phase ?? 'Pending', step.reason, step.message, gen, now));
         this.event(cp, 'Warning', step.reason, 'Wait', step.message);
         // The Deployment and template watches bring us back when what is missing appears; this is a safety net.
-        return { requeueAfterMs: 60_000 };
+        return { requeueAfterMs: again };
       }
       case 'Hold':
       case 'AwaitClaim': {
@@ -389,9 +405,11 @@ export class Reconciler {
           if (this.runsAsJob(cp)) {
             // Never in process instead: the checkpoint asked to be kept away from the operator.
             if (!this.d.validationJobs) throw new StageError('JobRunnerNotConfigured', 'spec.validation.runner is Job but the operator runs no validation Jobs: start it with --validation-job-image, or set runner InProcess', true, 'architecture');
+            if (namesSecrets(cp)) throw new StageError('SecretsNeedInProcess', 'a validation Job does not carry credentials: a checkpoint whose artifact or dataset names a secretRef validates with spec.validation.runner InProcess', true, 'fetch');
             return this.d.validationJobs.run({ name: cp.metadata.name as string, namespace: cp.metadata.namespace as string, uid: v.uid, generation: gen }, request, cp.spec.validation?.job, signal);
           }
-          const fetched = await this.d.validator.fetch(cp.spec.artifact, signal);
+          request.credentials = await this.credentials(cp, baseline);
+          const fetched = await this.d.validator.fetch({ ...cp.spec.artifact, credentials: request.credentials.candidate }, signal);
           return this.d.validator.validate(request, fetched, signal);
         });
         return { requeueAfterMs: 30_000 };
@@ -781,6 +799,7 @@ export class Reconciler {
 const CLAIM_SETTLE_MS = 1_000;
 /** Phases in which the rollout of the checkpoint's pods is read (when the Deployment runs it). */
 const ROLLOUT_PHASES: ReadonlySet<Phase> = new Set(['Validated', 'Deploying', 'Superseded']);
+const FETCH_PHASES: ReadonlySet<Phase> = new Set(['Pending', 'Fetching', 'Validating']);
 /** spec.rollout.progressDeadlineSeconds when unset: the Deployment API's own default. */
 export const DEFAULT_PROGRESS_DEADLINE_SECONDS = 600;
 

@@ -25,6 +25,8 @@ export interface OperatorConfig {
   cacheMaxBytes: number;
   trustedHosts: string[];
   fileRoots: string[];
+  /** Use the operator's own AWS credentials (env, web identity token file) for s3:// artifacts that name no Secret. */
+  allowAmbientCredentials: boolean;
   validationWorkers: number;
   workerMemoryMiB: number;
   validationTimeoutSeconds: number;
@@ -85,6 +87,7 @@ export const FLAGS: Record<string, Spec> = {
   'cache-max-bytes': { env: 'MODELGATE_CACHE_MAX_BYTES', default: String(2 * 1024 ** 3), help: 'byte budget of the download cache: least recently used artifacts are deleted over it, never one a rollback point or a running validation needs (0: no budget)' },
   'max-artifact-bytes': { env: 'MODELGATE_MAX_ARTIFACT_BYTES', default: String(2 * 1024 ** 3), help: 'largest artifact or dataset to download' },
   'trusted-hosts': { env: 'MODELGATE_TRUSTED_HOSTS', default: '', help: 'comma-separated host[:port] allowed over http:// and to private addresses' },
+  'allow-ambient-credentials': { env: 'MODELGATE_ALLOW_AMBIENT_CREDENTIALS', default: 'false', help: "use the operator's own AWS credentials (env vars, web identity token file) for s3:// artifacts that name no secretRef" },
   'file-roots': { env: 'MODELGATE_FILE_ROOTS', default: '', help: 'comma-separated folders file:// URIs may read from' },
   'validation-workers': { env: 'MODELGATE_VALIDATION_WORKERS', default: '2', help: 'onnxruntime worker processes' },
   'worker-memory-mib': { env: 'MODELGATE_WORKER_MEMORY_MIB', default: '2048', help: 'memory cap of one worker process' },
@@ -232,6 +235,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorCon
     cacheMaxBytes: int('cache-max-bytes', 0, Number.MAX_SAFE_INTEGER),
     trustedHosts: list('trusted-hosts'),
     fileRoots: list('file-roots'),
+    allowAmbientCredentials: bool('allow-ambient-credentials'),
     validationWorkers: int('validation-workers', 1, 64),
     workerMemoryMiB: int('worker-memory-mib', 64, 1_048_576),
     validationTimeoutSeconds: int('validation-timeout', 1, 86_400),

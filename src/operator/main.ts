@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     maxArtifactBytes: cfg.maxArtifactBytes,
     trustedHosts: cfg.trustedHosts,
     fileRoots: cfg.fileRoots,
+    allowAmbientCredentials: cfg.allowAmbientCredentials,
     workers: cfg.validationWorkers,
     workerMemoryMiB: cfg.workerMemoryMiB,
     ...(cfg.cacheMaxBytes > 0 ? { maxCacheBytes: cfg.cacheMaxBytes } : {}),

@@ -8,6 +8,21 @@ export interface ArtifactRef {
   digest: string;
   sizeBytes?: number;
   allowExternalData?: boolean;
+  /** How an s3:// or oci:// store is reached (spec.artifact.s3 / .oci). */
+  s3?: { region?: string; endpoint?: string; forcePathStyle?: boolean };
+  oci?: { plainHttp?: boolean };
+  /** The Secret (in the checkpoint's namespace) the controller reads credentials from. */
+  secretRef?: { name: string };
+}
+
+/**
+ * Credentials read from the Secrets the spec names, in memory only: never in a report, status,
+ * Event or log (src/fetch/types.ts StoreCredentials).
+ */
+export interface RequestCredentials {
+  candidate?: import('../fetch/types.js').StoreCredentials;
+  baseline?: import('../fetch/types.js').StoreCredentials;
+  dataset?: import('../fetch/types.js').StoreCredentials;
 }
 
 /** The checkpoint now serving the target, whose model the gates compare against. */
@@ -26,6 +41,8 @@ export interface ValidationRequest {
   training?: TrainingSpec;
   spec: ValidationSpec;
   baseline?: BaselineRef;
+  /** From the Secrets the spec names; the Job runner refuses a request that has any. */
+  credentials?: RequestCredentials;
 }
 
 /** A fetched artifact in the content-addressed cache. */
@@ -64,7 +81,7 @@ export interface ValidationReport {
 }
 
 export interface CheckpointValidator {
-  fetch(candidate: ArtifactRef, signal: AbortSignal): Promise<FetchedArtifact>;
+  fetch(candidate: ArtifactRef & { credentials?: RequestCredentials['candidate'] }, signal: AbortSignal): Promise<FetchedArtifact>;
   validate(request: ValidationRequest, candidate: FetchedArtifact, signal: AbortSignal): Promise<ValidationReport>;
   /** Remove any temp files this checkpoint left behind (finalizer). */
   cleanup(key: string): Promise<void>;

@@ -14,14 +14,14 @@ import { checkThresholds } from '../math/thresholds.js';
 import { compareSignatures } from './architecture.js';
 import type { ModelSignature } from './architecture.js';
 import type {
-  ArtifactRef,
   CheckpointValidator,
   FetchedArtifact,
   ValidationReport,
   ValidationRequest,
 } from './contract.js';
 import { StageError } from './contract.js';
-import { ArtifactFetcher, type FetcherOptions } from './fetch.js';
+import { ambientCredentials } from '../fetch/ambient.js';
+import { ArtifactFetcher, type FetcherOptions, type StoreRef } from '../fetch/index.js';
 import { inspectModelFile } from './onnx-model.js';
 import { REASONS } from './reasons.js';
 import { criticalMetricsFor, judgeRegression } from './regression-judge.js';
@@ -49,6 +49,8 @@ export interface ValidatorOptions {
   maxArtifactBytes?: number;
   /** Hosts allowed over http and on private/loopback addresses ("host", "host:port", "*.domain"). */
   trustedHosts?: string[];
+  /** The operator's own AWS credentials for s3:// artifacts without a secretRef (--allow-ambient-credentials). */
+  allowAmbientCredentials?: boolean;
   /** Folders file:// URIs may read. */
   fileRoots?: string[];
   /** Worker processes (default 1). */
@@ -141,6 +143,7 @@ export class OnnxValidator implements CheckpointValidator {
         ...(options.maxCacheBytes !== undefined ? { maxCacheBytes: options.maxCacheBytes } : {}),
         ...(options.keepDigests ? { keep: options.keepDigests } : {}),
         ...(options.onEvict ? { onEvict: options.onEvict } : {}),
+        ...(options.allowAmbientCredentials ? { ambient: ambientCredentials() } : {}),
       });
     this.ownsPool = deps.pool === undefined;
     this.pool = deps.pool ?? new WorkerPool({ size: options.workers ?? 1, memoryMiB: options.workerMemoryMiB ?? 2048 });
@@ -158,7 +161,7 @@ export class OnnxValidator implements CheckpointValidator {
     if (this.ownsPool) await this.pool.close();
   }
 
-  fetch(candidate: ArtifactRef, signal: AbortSignal): Promise<FetchedArtifact> {
+  fetch(candidate: StoreRef, signal: AbortSignal): Promise<FetchedArtifact> {
     return this.fetcher.fetch(candidate, signal, { label: 'artifact' });
   }
 
@@ -176,7 +179,7 @@ export class OnnxValidator implements CheckpointValidator {
     // and dataset as they are fetched.
     const holds: Array<() => void> = [this.fetcher.pin(candidate.digest)];
     try {
-      if (!(await stat(candidate.path).catch(() => undefined))) candidate = await this.fetcher.fetch(request.candidate, sig, { key: request.key, label: 'artifact', holds });
+      if (!(await stat(candidate.path).catch(() => undefined))) candidate = await this.fetcher.fetch({ ...request.candidate, credentials: request.credentials?.candidate }, sig, { key: request.key, label: 'artifact', holds });
       return await this.run(request, candidate, sig, deadlineAt, holds);
     } catch (err) {
       if (deadline.aborted && !signal.aborted) {
@@ -212,12 +215,12 @@ export class OnnxValidator implements CheckpointValidator {
     let baselineFile: FetchedArtifact | undefined;
     let datasetFile: FetchedArtifact | undefined;
     if (request.baseline) {
-      baselineFile = await this.fetcher.fetch(request.baseline.artifact, signal, { key: request.key, label: 'baseline artifact', holds });
+      baselineFile = await this.fetcher.fetch({ ...request.baseline.artifact, credentials: request.credentials?.baseline }, signal, { key: request.key, label: 'baseline artifact', holds });
     }
     if (spec.holdout) {
       const ds = spec.holdout.dataset;
       try {
-        datasetFile = await this.fetcher.fetch({ uri: ds.uri, digest: ds.digest }, signal, { key: request.key, label: 'holdout dataset', holds });
+        datasetFile = await this.fetcher.fetch({ uri: ds.uri, digest: ds.digest, s3: ds.s3, oci: ds.oci, credentials: request.credentials?.dataset }, signal, { key: request.key, label: 'holdout dataset', holds });
       } catch (err) {
         if (err instanceof StageError) throw new StageError(err.reason, err.message, err.terminal, 'fetch');
         throw err;

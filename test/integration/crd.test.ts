@@ -140,7 +140,7 @@ describe('ModelCheckpoint CRD on a real apiserver', function () {
     });
 
     it('an artifact URI with an ftp:// (or no) scheme', async () => {
-      await refused(variant((c) => (c.spec.artifact.uri = 'ftp://models.example.com/m.onnx')), 'spec.artifact.uri', /https:\/\/, http:\/\/ or file:\/\//);
+      await refused(variant((c) => (c.spec.artifact.uri = 'ftp://models.example.com/m.onnx')), 'spec.artifact.uri', /https:\/\/, http:\/\/, s3:\/\/, oci:\/\/ or file:\/\//);
       await refused(variant((c) => (c.spec.artifact.uri = 'models.example.com/m.onnx')), 'spec.artifact.uri');
       await refused(variant((c) => ((c.spec.validation.holdout.dataset as Obj).uri = 'ftp://d.example.com/h.jsonl')), 'spec.validation.holdout.dataset.uri');
     });

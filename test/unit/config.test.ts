@@ -31,6 +31,7 @@ describe('operator/config parseConfig', () => {
       burst: 40,
       healthPort: 8081,
       metricsPort: 8080,
+      allowAmbientCredentials: false,
       bindHost: '0.0.0.0',
       logLevel: 'info',
       cacheDir: '/var/cache/modelgate',
