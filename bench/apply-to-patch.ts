@@ -9,7 +9,7 @@ import { ANNOTATIONS } from '../src/api/types.js';
 import type { ControlPlane } from '../test/harness/controlplane.js';
 import { checkpoint, inferenceDeployment } from '../test/harness/fixtures.js';
 import { startTestOperator, type TestOperator } from '../test/harness/operator.js';
-import { containerEnv, log, median, numFlag, percentile, round, sleep, table, withControlPlane, writeResult } from './lib.js';
+import { containerEnv, log, numFlag, reportComparison, round, sleep, withControlPlane } from './lib.js';
 import { PrecomputedValidator } from './precomputed-validator.js';
 import { traceRequests } from './kube-count.js';
 
@@ -131,20 +131,15 @@ async function main(): Promise<void> {
     }
     return { op: opTimes, bare: bareTimes };
   });
-  const ratio = median(opMs) / median(bareMs);
-  const file = writeResult('apply-to-patch', {
-    runs,
-    target: 'median(operator) / median(bare kubectl patch) <= 1.5',
-    operatorMs: { median: round(median(opMs), 4), p90: round(percentile(opMs, 90), 4), raw: opMs.map((v) => round(v, 4)) },
-    bareMs: { median: round(median(bareMs), 4), p90: round(percentile(bareMs, 90), 4), raw: bareMs.map((v) => round(v, 4)) },
-    ratio: round(ratio, 3),
-    met: ratio <= 1.5,
-    operatorRequestTraces: traces,
+  reportComparison('apply-to-patch', {
+    heading: `apply-to-patch (${runs} runs each, alternating)`,
+    reference: 'bare kubectl patch',
+    target: 1.5,
+    operator: { label: 'kubectl apply checkpoint -> operator patches Deployment', ms: opMs },
+    bare: { label: 'bare kubectl patch of the Deployment', ms: bareMs },
+    extra: { runs },
+    trailing: { operatorRequestTraces: traces },
   });
-  process.stdout.write(`\n### apply-to-patch (${runs} runs each, alternating)\n\n${table(['path', 'median ms', 'p90 ms', 'min ms'], [
-    ['kubectl apply checkpoint -> operator patches Deployment', round(median(opMs)), round(percentile(opMs, 90)), round(Math.min(...opMs))],
-    ['bare kubectl patch of the Deployment', round(median(bareMs)), round(percentile(bareMs, 90)), round(Math.min(...bareMs))],
-  ])}\n\nratio of medians operator/bare: **${round(ratio)}** (target <= 1.5: ${ratio <= 1.5 ? 'met' : 'missed'}); results: ${file}\n`);
 }
 
 main().catch((err: unknown) => {

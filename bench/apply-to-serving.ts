@@ -18,7 +18,7 @@ import { classifierModel, randomWeights, tempDir, weightsOnlyUpdate, writeArtifa
 import { sharedNodeCluster, stopSharedNodeCluster, type NodeCluster } from '../test/harness/nodecluster.js';
 import { ensureInClusterOperator, outcomesSecret, rolloutStatus, sampleDeployment } from '../test/harness/pods.js';
 import { startModelStore, type ModelStore } from '../test/harness/store.js';
-import { containerEnv, log, median, numFlag, percentile, round, sleep, table, writeResult } from './lib.js';
+import { containerEnv, log, numFlag, reportComparison, round, sleep } from './lib.js';
 
 const runs = numFlag('runs', 7);
 const replicas = numFlag('replicas', 2);
@@ -167,20 +167,14 @@ async function main(): Promise<void> {
     await stopSharedNodeCluster();
   }
   const { op, bare } = result;
-  const ratio = median(op) / median(bare);
-  const file = writeResult('apply-to-serving', {
-    runs,
-    replicas,
-    target: 'median(operator) / median(bare kubectl set env) <= 1.2',
-    operatorMs: { median: round(median(op), 4), p90: round(percentile(op, 90), 4), raw: op.map((v) => round(v, 4)) },
-    bareMs: { median: round(median(bare), 4), p90: round(percentile(bare, 90), 4), raw: bare.map((v) => round(v, 4)) },
-    ratio: round(ratio, 3),
-    met: ratio <= 1.2,
+  reportComparison('apply-to-serving', {
+    heading: `apply-to-serving (${runs} runs each, alternating, ${replicas} replicas)`,
+    reference: 'bare kubectl set env',
+    target: 1.2,
+    operator: { label: 'kubectl apply checkpoint -> every pod new, available', ms: op },
+    bare: { label: 'bare kubectl set env on a twin Deployment -> the same', ms: bare },
+    extra: { runs, replicas },
   });
-  process.stdout.write(`\n### apply-to-serving (${runs} runs each, alternating, ${replicas} replicas)\n\n${table(['path', 'median ms', 'p90 ms', 'min ms'], [
-    ['kubectl apply checkpoint -> every pod new, available', round(median(op)), round(percentile(op, 90)), round(Math.min(...op))],
-    ['bare kubectl set env on a twin Deployment -> the same', round(median(bare)), round(percentile(bare, 90)), round(Math.min(...bare))],
-  ])}\n\nratio of medians operator/bare: **${round(ratio)}** (target <= 1.2: ${ratio <= 1.2 ? 'met' : 'missed'}); results: ${file}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -115,3 +115,29 @@ export function containerEnv(d: unknown, container: string, env: string): string
   const spec = (d as { spec?: { template?: { spec?: { containers?: Array<{ name: string; env?: Array<{ name: string; value?: string }> }> } } } }).spec;
   return spec?.template?.spec?.containers?.find((c) => c.name === container)?.env?.find((e) => e.name === env)?.value;
 }
+
+/** One side of an operator-vs-bare comparison: its label in the table and its timings (ms). */
+export interface ComparedSide {
+  label: string;
+  ms: readonly number[];
+}
+
+/**
+ * Writes bench/results/<name>.json and prints the markdown table of an operator-vs-bare latency
+ * comparison: medians, p90 and min of each side, and the ratio of medians against `target`.
+ */
+export function reportComparison(name: string, o: { heading: string; reference: string; target: number; operator: ComparedSide; bare: ComparedSide; extra?: Record<string, unknown>; trailing?: Record<string, unknown> }): void {
+  const ratio = median(o.operator.ms) / median(o.bare.ms);
+  const summary = (ms: readonly number[]): Record<string, unknown> => ({ median: round(median(ms), 4), p90: round(percentile(ms, 90), 4), raw: ms.map((v) => round(v, 4)) });
+  const file = writeResult(name, {
+    ...o.extra,
+    target: `median(operator) / median(${o.reference}) <= ${o.target}`,
+    operatorMs: summary(o.operator.ms),
+    bareMs: summary(o.bare.ms),
+    ratio: round(ratio, 3),
+    met: ratio <= o.target,
+    ...o.trailing,
+  });
+  const row = (s: ComparedSide): Array<string | number> => [s.label, round(median(s.ms)), round(percentile(s.ms, 90)), round(Math.min(...s.ms))];
+  process.stdout.write(`\n### ${o.heading}\n\n${table(['path', 'median ms', 'p90 ms', 'min ms'], [row(o.operator), row(o.bare)])}\n\nratio of medians operator/bare: **${round(ratio)}** (target <= ${o.target}: ${ratio <= o.target ? 'met' : 'missed'}); results: ${file}\n`);
+}
