@@ -4,6 +4,7 @@
 // redirects included) and credentials never follow a redirect to another host. Also the
 // shared pieces of a download: the retry loop with backoff, the per-attempt deadline and the
 // size-capped writer.
+import type { Hash } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns';
 import type { LookupAddress } from 'node:dns';
 import { createWriteStream } from 'node:fs';
@@ -256,6 +257,7 @@ export function writeLimited(
   label: string,
   names: FetcherSettingNames,
   signal: AbortSignal,
+  hash?: Hash,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
     const out = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
@@ -276,6 +278,8 @@ export function writeLimited(
     src.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
       if (bytes > limit) return fail(tooLarge(label, names, limit));
+      // Hashed on the way: the digest is known when the last byte is written, not after a re-read.
+      hash?.update(chunk);
       if (!out.write(chunk)) {
         src.pause();
         out.once('drain', () => src.resume());
@@ -293,11 +297,21 @@ export function writeLimited(
 }
 
 /** Writes a 200 response's body into the partial file, refusing a declared length over the limit. */
-export function saveBody(res: http.IncomingMessage, job: { partial: string; limit: number; label: string; signal: AbortSignal }, names: FetcherSettingNames): Promise<number> {
+export function saveBody(res: http.IncomingMessage, job: WriteJob, names: FetcherSettingNames): Promise<number> {
   const declared = Number(res.headers['content-length']);
   if (Number.isFinite(declared) && declared > job.limit) {
     res.destroy();
     throw tooLarge(job.label, names, job.limit, declared);
   }
-  return writeLimited(res, job.partial, job.limit, job.label, names, job.signal);
+  return writeLimited(res, job.partial, job.limit, job.label, names, job.signal, job.hash);
+}
+
+/** What a writer needs of a download attempt. */
+export interface WriteJob {
+  partial: string;
+  limit: number;
+  label: string;
+  signal: AbortSignal;
+  /** Updated with every byte written (a fresh hash per attempt). */
+  hash?: Hash;
 }

@@ -1,6 +1,6 @@
 // ArtifactFetcher: one fetch of any scheme into the content-addressed cache. It picks the
 // scheme module by the URI's protocol, runs its policy checks before looking at the cache,
-// downloads into a partial file with retries and a deadline per attempt, hashes it and renames it
+// downloads into a partial file with retries and a deadline per attempt, hashing on the way, and renames it
 // into place only when the digest matches; a partial file never outlives its fetch.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -167,13 +167,18 @@ export class ArtifactFetcher {
     const partial = path.join(this.cache.dir, `${PARTIAL_PREFIX}${randomBytes(12).toString('hex')}`);
     this.cache.active.set(partial, options.key);
     try {
-      const job = (s: AbortSignal): Promise<number> => download({ ref, url, label, limit, partial, signal: s });
+      // Each attempt hashes what it writes; the last one's hash is the file's.
+      let hash = createHash('sha256');
+      const job = (s: AbortSignal): Promise<number> => {
+        hash = createHash('sha256');
+        return download({ ref, url, label, limit, partial, signal: s, hash });
+      };
       // The failed attempt may have written part of the body: each attempt starts a fresh file
       // (writeLimited opens it exclusively, so a leftover would fail the retry with EEXIST).
       const written = download.local
         ? await job(signal)
         : await withRetries(this.retry, url, label, signal, job, () => unlink(partial).catch(() => undefined));
-      const got = await hashFile(partial);
+      const got = hash.digest('hex');
       if (got !== hex) {
         throw new StageError(
           REASONS.DigestMismatch,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StageError } from '../validation/contract.js';
 import { REASONS } from '../validation/reasons.js';
-import { tooLarge, writeLimited } from './connection.js';
+import { tooLarge, writeLimited, type WriteJob } from './connection.js';
 import type { Download, FetcherSettingNames, Scheme } from './types.js';
 
 export function isInside(root: string, p: string): boolean {
@@ -24,10 +24,10 @@ export class FileScheme implements Scheme {
   async prepare(url: URL, _ref: unknown, label: string): Promise<Download> {
     const real = await this.resolveFile(url, label);
     const names = this.names;
-    const run = async (job: { partial: string; limit: number; label: string; signal: AbortSignal }): Promise<number> => {
+    const run = async (job: WriteJob): Promise<number> => {
       const st = await stat(real);
       if (st.size > job.limit) throw tooLarge(job.label, names, job.limit, st.size);
-      return writeLimited(createReadStream(real, { signal: job.signal }), job.partial, job.limit, job.label, names, job.signal);
+      return writeLimited(createReadStream(real, { signal: job.signal }), job.partial, job.limit, job.label, names, job.signal, job.hash);
     };
     return Object.assign(run, { local: true });
   }

@@ -1,4 +1,5 @@
 // The fetcher's options and the one interface every scheme implements.
+import type { Hash } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
 import type { ArtifactRef } from '../validation/contract.js';
 import type { GuardedConnection } from './connection.js';
@@ -151,6 +152,8 @@ export interface DownloadJob {
   limit: number;
   partial: string;
   signal: AbortSignal;
+  /** The attempt's sha256, fed by the writer as the bytes arrive (the digest check needs no re-read). */
+  hash?: Hash;
   /**
    * Only ask the store whether these credentials may read the object and that it is still the
    * declared one where the store can say so (a one-byte range, an OCI manifest); write nothing.
