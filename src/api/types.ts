@@ -41,6 +41,24 @@ export const DIGEST_ENV = 'MODEL_DIGEST';
 export const VERSION_ENV = 'MODEL_VERSION';
 export const DEFAULT_MODEL_ENV = 'MODEL_URI';
 
+/**
+ * How the serving container reaches a model's store: written beside MODEL_URI when the
+ * checkpoint's artifact has `secretRef`, `s3` or `oci` (and removed when it has none), so the
+ * pods fetch the same URI with the same code and credentials as the validation did.
+ */
+export const STORE_ENV = {
+  s3Region: 'MODEL_S3_REGION',
+  s3Endpoint: 'MODEL_S3_ENDPOINT',
+  s3ForcePathStyle: 'MODEL_S3_FORCE_PATH_STYLE',
+  ociPlainHttp: 'MODEL_OCI_PLAIN_HTTP',
+  /** The Secret's name, for messages; its keys are files in MODEL_CREDENTIALS_DIR. */
+  credentialsSecret: 'MODEL_CREDENTIALS_SECRET',
+  credentialsDir: 'MODEL_CREDENTIALS_DIR',
+} as const;
+/** The Secret volume the operator adds to the pod template for `spec.artifact.secretRef`. */
+export const CREDENTIALS_VOLUME = 'modelgate-model-credentials';
+export const CREDENTIALS_MOUNT = '/var/run/modelgate/model-credentials';
+
 export type Phase =
   | 'Pending'
   | 'Fetching'
@@ -347,7 +365,8 @@ export interface StageResult {
   durationMs?: number;
 }
 
-export interface RollbackPoint {
+/** A checkpoint the Deployment ran, with how its store is reached (so a rollback restores the credentials too). */
+export interface RollbackPoint extends StoreAccess {
   checkpoint: string;
   uid?: string;
   version: string;

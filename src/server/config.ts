@@ -3,7 +3,8 @@
 import os from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_ENV, DIGEST_ENV, VERSION_ENV } from '../api/types.js';
+import { storeAccessFromEnv } from '../api/store-env.js';
+import { DEFAULT_MODEL_ENV, DIGEST_ENV, STORE_ENV, VERSION_ENV, type StoreAccess } from '../api/types.js';
 import { splitList } from '../operator/config.js';
 import { redact, trustedHostProblem, type FetcherOptions } from '../validation/fetch.js';
 import type { InferenceServerOptions } from './app.js';
@@ -19,6 +20,7 @@ export const MAX_BODY_BYTES_ENV = 'MAX_BODY_BYTES';
 export const MAX_JSON_DEPTH_ENV = 'MAX_JSON_DEPTH';
 export const MAX_TENSOR_ELEMENTS_ENV = 'MAX_TENSOR_ELEMENTS';
 export const MAX_CONCURRENT_ENV = 'MAX_CONCURRENT_INFERENCES';
+export const AMBIENT_CREDENTIALS_ENV = 'MODEL_ALLOW_AMBIENT_CREDENTIALS';
 /** Shortest OUTCOMES_TOKEN accepted: a guessable token would let anyone steer the live guard. */
 export const MIN_OUTCOMES_TOKEN_LENGTH = 16;
 
@@ -29,12 +31,14 @@ export const EXIT_BAD_CONFIG = 2;
 
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const SCHEME_RE = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
+/** The schemes the server fetches itself, with the operator's fetcher (src/fetch). */
+const REMOTE_RE = /^(https?|s3|oci):\/\//i;
 
 /** Turns a local MODEL_URI into a path; only file:// URIs and plain paths are local. */
 export function modelPathFromUri(uri: string): string {
   if (uri.startsWith('file:')) return fileURLToPath(uri);
   if (SCHEME_RE.test(uri)) {
-    throw new Error(`${DEFAULT_MODEL_ENV} "${redactUri(uri)}" has a scheme the server does not fetch; use https://, http:// (a host in ${TRUSTED_HOSTS_ENV}), file:// or a path.`);
+    throw new Error(`${DEFAULT_MODEL_ENV} "${redactUri(uri)}" has a scheme the server does not fetch; use https://, http:// (a host in ${TRUSTED_HOSTS_ENV}), s3://, oci://, file:// or a path.`);
   }
   return isAbsolute(uri) ? uri : resolve(uri);
 }
@@ -53,11 +57,17 @@ export interface RemoteModel {
   uri: string;
   digest: string;
   fetcher: FetcherOptions;
+  /** The store's region/endpoint/plain-http and the Secret's name (MODEL_S3_*, MODEL_OCI_*, MODEL_CREDENTIALS_SECRET). */
+  access: StoreAccess;
+  /** Where the Secret's keys are files (MODEL_CREDENTIALS_DIR, the operator's Secret volume). */
+  credentialsDir?: string;
+  /** Use the pod's own AWS credentials (env, web identity token) for s3:// without a Secret. */
+  allowAmbient: boolean;
 }
 
 export interface ServerConfig {
   options: Omit<InferenceServerOptions, 'log' | 'fetchModel' | 'signal'>;
-  /** Set for https:// and http:// MODEL_URIs; options.modelPath is then unset. */
+  /** Set for https://, http://, s3:// and oci:// MODEL_URIs; options.modelPath is then unset. */
   remote?: RemoteModel;
 }
 
@@ -96,7 +106,7 @@ function requestSettings(env: NodeJS.ProcessEnv): Pick<ServerConfig['options'], 
 
 export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
   const uri = env[DEFAULT_MODEL_ENV];
-  if (!uri) throw new Error(`${DEFAULT_MODEL_ENV} is not set; it must name the ONNX model (https://, http:// for trusted hosts, file:// or a path).`);
+  if (!uri) throw new Error(`${DEFAULT_MODEL_ENV} is not set; it must name the ONNX model (https://, http:// for trusted hosts, s3://, oci://, file:// or a path).`);
   const portText = env.PORT ?? '8080';
   const port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT "${portText}" is not a port number.`);
@@ -110,7 +120,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
   };
   const digest = env[DIGEST_ENV];
   if (digest) options.expectedDigest = digest;
-  if (!/^https?:\/\//i.test(uri)) return { options: { ...options, modelPath: modelPathFromUri(uri) } };
+  if (!REMOTE_RE.test(uri)) return { options: { ...options, modelPath: modelPathFromUri(uri) } };
 
   // Remote: the digest is what makes a download from the network trustworthy.
   const shown = redactUri(uri);
@@ -122,11 +132,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv): ServerConfig {
   const bad = trustedHosts.map(trustedHostProblem).filter((p): p is string => p !== undefined);
   if (bad.length > 0) throw new Error(`${TRUSTED_HOSTS_ENV}: ${bad.join('; ')}.`);
   const int = (name: string, fallback: number, min: number, max: number): number => intSetting(env, name, fallback, min, max);
+  const access = storeAccessFromEnv(env);
+  const credentialsDir = env[STORE_ENV.credentialsDir];
+  if (access.secretRef && !credentialsDir) throw new Error(`${STORE_ENV.credentialsSecret} is set but ${STORE_ENV.credentialsDir} is not: set it to the folder the Secret is mounted at.`);
+  const ambient = env[AMBIENT_CREDENTIALS_ENV] ?? 'false';
+  if (ambient !== 'true' && ambient !== 'false') throw new Error(`${AMBIENT_CREDENTIALS_ENV} is "${ambient.slice(0, 40)}": expected true or false.`);
   return {
     options,
     remote: {
       uri,
       digest,
+      access,
+      ...(credentialsDir ? { credentialsDir } : {}),
+      allowAmbient: ambient === 'true',
       fetcher: {
         cacheDir: env[CACHE_DIR_ENV] || join(os.tmpdir(), 'modelgate-models'),
         trustedHosts,

@@ -1,8 +1,9 @@
 // Entry point of the reference inference server (also the sample Deployment's container).
 // Configuration from the environment the operator writes into the container:
-//   MODEL_URI      https://host/path/model.onnx, http:// (trusted hosts only), file:///path or a
-//                  plain path (required). A remote model is fetched by the operator's own guarded
-//                  fetcher (src/validation/fetch.ts) into MODEL_CACHE_DIR before it is loaded.
+//   MODEL_URI      https://host/path/model.onnx, http:// (trusted hosts only), s3://bucket/key,
+//                  oci://registry/repo:tag|@sha256:…, file:///path or a plain path (required). A
+//                  remote model is fetched by the operator's own guarded fetcher (src/fetch) into
+//                  MODEL_CACHE_DIR before it is loaded.
 //   MODEL_DIGEST   sha256:<64 hex>; required for a remote MODEL_URI (checked on the download).
 //                  For a local file the server never becomes ready if the file does not match.
 //   MODEL_VERSION  reported in metadata and metric labels (default "unknown")
@@ -25,13 +26,24 @@
 //   MODEL_MAX_BYTES       largest model to download (default 2 GiB)
 //   MODEL_FETCH_TIMEOUT_SECONDS  deadline of one download attempt, redirects and body (default 300)
 //   MODEL_FETCH_RETRIES   retries of transient failures (5xx, 429, reset, timeout) with backoff (default 3)
+// How the store is reached, written by the operator from spec.artifact (docs/stores.md):
+//   MODEL_S3_REGION, MODEL_S3_ENDPOINT, MODEL_S3_FORCE_PATH_STYLE   spec.artifact.s3
+//   MODEL_OCI_PLAIN_HTTP       spec.artifact.oci.plainHttp (trusted hosts only)
+//   MODEL_CREDENTIALS_SECRET   spec.artifact.secretRef.name, for messages
+//   MODEL_CREDENTIALS_DIR      where that Secret is mounted (the operator adds the volume)
+//   MODEL_ALLOW_AMBIENT_CREDENTIALS  true: an s3:// model without a Secret is read with the pod's
+//                              own AWS credentials (env, web identity token file); default false
 // While a remote model is fetched the server is live and not ready. A fetch that fails (after
 // the retries) logs one error line naming MODEL_URI, the reason and the fix, and the process
 // exits with code 3, so the kubelet restarts it with backoff (CrashLoopBackOff), as KServe's
 // storage-initializer does. Exit codes: 2 bad configuration, 3 model fetch failed.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODEL_ENV } from '../api/types.js';
+import { DEFAULT_MODEL_ENV, STORE_ENV } from '../api/types.js';
+import { ambientCredentials } from '../fetch/ambient.js';
+import { credentialsFromSecret } from '../fetch/secret.js';
+import { readSecretFolder } from '../fetch/secret-files.js';
+import type { StoreCredentials } from '../fetch/types.js';
 import { createLogger, isLogLevel } from '../observability/logger.js';
 import { StageError } from '../validation/contract.js';
 import { ArtifactFetcher } from '../validation/fetch.js';
@@ -44,7 +56,7 @@ import { CACHE_DIR_ENV, configFromEnv, EXIT_BAD_CONFIG, EXIT_FETCH_FAILED, redac
  * naming MODEL_URI, the reason and the fix; `failed` records that it happened.
  */
 export function remoteFetch(remote: RemoteModel): ModelFetch & { failed(): boolean } {
-  const fetcher = new ArtifactFetcher(remote.fetcher);
+  const fetcher = new ArtifactFetcher({ ...remote.fetcher, ...(remote.allowAmbient ? { ambient: ambientCredentials() } : {}) });
   const from = redactUri(remote.uri);
   let failed = false;
   const explain = (reason: string, detail: string): Error =>
@@ -59,7 +71,8 @@ export function remoteFetch(remote: RemoteModel): ModelFetch & { failed(): boole
         } catch (err) {
           throw explain('CacheUnwritable', `${CACHE_DIR_ENV} ${remote.fetcher.cacheDir} cannot be written (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); mount a writable volume (an emptyDir) there`);
         }
-        const got = await fetcher.fetch({ uri: remote.uri, digest: remote.digest }, signal, { label: 'model' });
+        const credentials = await storeCredentials(remote, explain);
+        const got = await fetcher.fetch({ uri: remote.uri, digest: remote.digest, ...remote.access, ...(credentials ? { credentials } : {}) }, signal, { label: 'model' });
         return got.path;
       } catch (err) {
         if (signal.aborted) throw new Error(`the fetch of ${from} was stopped: ${(signal.reason as Error | undefined)?.message ?? 'aborted'}`);
@@ -70,6 +83,24 @@ export function remoteFetch(remote: RemoteModel): ModelFetch & { failed(): boole
       }
     },
   };
+}
+
+/**
+ * The credentials of the Secret the operator mounted (MODEL_CREDENTIALS_DIR), read with the same
+ * rules as the operator reads the Secret object; undefined when the model names no Secret.
+ */
+async function storeCredentials(remote: RemoteModel, explain: (reason: string, detail: string) => Error): Promise<StoreCredentials | undefined> {
+  const name = remote.access.secretRef?.name;
+  if (!name || !remote.credentialsDir) return undefined;
+  let data: Record<string, string>;
+  try {
+    data = await readSecretFolder(remote.credentialsDir);
+  } catch (err) {
+    throw explain('SecretNotFound', `${STORE_ENV.credentialsDir} ${remote.credentialsDir} (Secret '${name}') cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); mount the Secret there`);
+  }
+  const parsed = credentialsFromSecret(name, data);
+  if (!parsed.ok) throw explain('SecretInvalid', parsed.message);
+  return parsed.credentials;
 }
 
 async function main(): Promise<void> {

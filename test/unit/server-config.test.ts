@@ -72,11 +72,36 @@ describe('inference server configuration (src/server/config.ts)', () => {
     ];
     for (const [env, message] of cases) assert.throws(() => remote(env), message, JSON.stringify(env));
     assert.throws(() => configFromEnv({}), /MODEL_URI is not set/);
-    assert.throws(() => configFromEnv({ MODEL_URI: 's3://bucket/m.onnx?X-Amz-Signature=secret' }), (err: Error) => {
-      assert.match(err.message, /MODEL_URI "s3:\/\/bucket\/m\.onnx\?…" has a scheme the server does not fetch; use https:\/\//);
+    assert.throws(() => configFromEnv({ MODEL_URI: 'gs://bucket/m.onnx?X-Goog-Signature=secret' }), (err: Error) => {
+      assert.match(err.message, /MODEL_URI "gs:\/\/bucket\/m\.onnx\?…" has a scheme the server does not fetch; use https:\/\/, http:\/\/ \(a host in MODEL_TRUSTED_HOSTS\), s3:\/\/, oci:\/\//);
       assert.doesNotMatch(err.message, /secret/);
       return true;
     });
+  });
+
+  it('fetches s3:// and oci:// itself, with the store settings and the mounted Secret the operator wrote', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const s3 = configFromEnv({
+      MODEL_URI: 's3://models/fraud/v3.onnx', MODEL_DIGEST: digest,
+      MODEL_S3_REGION: 'eu-west-1', MODEL_S3_ENDPOINT: 'http://seaweed.store:8333', MODEL_S3_FORCE_PATH_STYLE: 'true',
+      MODEL_CREDENTIALS_SECRET: 'model-store', MODEL_CREDENTIALS_DIR: '/var/run/modelgate/model-credentials',
+    });
+    assert.equal(s3.options.modelPath, undefined);
+    assert.equal(s3.remote?.uri, 's3://models/fraud/v3.onnx');
+    assert.deepEqual(s3.remote?.access, { s3: { region: 'eu-west-1', endpoint: 'http://seaweed.store:8333', forcePathStyle: true }, secretRef: { name: 'model-store' } });
+    assert.equal(s3.remote?.credentialsDir, '/var/run/modelgate/model-credentials');
+    assert.equal(s3.remote?.allowAmbient, false);
+    const oci = configFromEnv({ MODEL_URI: 'oci://registry.store:5000/models/fraud:v3', MODEL_DIGEST: digest, MODEL_OCI_PLAIN_HTTP: 'true', MODEL_ALLOW_AMBIENT_CREDENTIALS: 'true' });
+    assert.deepEqual(oci.remote?.access, { oci: { plainHttp: true } });
+    assert.equal(oci.remote?.credentialsDir, undefined);
+    assert.equal(oci.remote?.allowAmbient, true);
+    // Remote means a digest is required for these schemes too.
+    assert.throws(() => configFromEnv({ MODEL_URI: 'oci://registry.store:5000/models/fraud:v3' }), /MODEL_DIGEST is not set, and MODEL_URI oci:\/\/registry\.store:5000\/models\/fraud:v3 is remote/);
+    // A Secret name without the folder it is mounted at cannot be read: refused, naming both.
+    assert.throws(() => configFromEnv({ MODEL_URI: 's3://models/m.onnx', MODEL_DIGEST: digest, MODEL_CREDENTIALS_SECRET: 'model-store' }),
+      /MODEL_CREDENTIALS_SECRET is set but MODEL_CREDENTIALS_DIR is not: set it to the folder the Secret is mounted at/);
+    assert.throws(() => configFromEnv({ MODEL_URI: 's3://models/m.onnx', MODEL_DIGEST: digest, MODEL_ALLOW_AMBIENT_CREDENTIALS: 'yes' }),
+      /MODEL_ALLOW_AMBIENT_CREDENTIALS is "yes": expected true or false/);
   });
 
   it('reads OUTCOMES_TOKEN (trimmed, at least 16 characters) and the request limits, with documented defaults', () => {
