@@ -9,6 +9,7 @@ import {
 } from '../api/types.js';
 import { isConflict, isNotFound } from '../kube/client.js';
 import type { Checkpoints } from '../kube/checkpoints.js';
+import { storeAccessOf } from '../api/store-env.js';
 import { claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
 import type { EventRecorder, EventType } from '../kube/events.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
@@ -566,6 +567,7 @@ export class Reconciler {
         digest: running.digest,
         uri: running.envUri ?? '',
         deploymentRevision: claimed.revision,
+        ...storeAccessOf(running.access),
       };
     }
     // The chain of older points comes from the checkpoint being replaced, which kept its own.
@@ -620,7 +622,7 @@ export class Reconciler {
       return { requeueAfterMs: 200 };
     }
     this.claimedAt.delete(key);
-    const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest };
+    const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest, access: storeAccessOf(cp.spec.artifact) };
     const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv));
     this.d.afterDeploymentPatch?.();
     this.d.observer?.deployed?.();
@@ -699,7 +701,7 @@ export class Reconciler {
         this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Rollback', `rollback to ${to} refused: ${refusal}`);
         return;
       }
-      point = { checkpoint: to, uid: older.metadata.uid, version: older.spec.version, digest: older.spec.artifact.digest, uri: older.spec.artifact.uri };
+      point = { checkpoint: to, uid: older.metadata.uid, version: older.spec.version, digest: older.spec.artifact.digest, uri: older.spec.artifact.uri, ...storeAccessOf(older.spec.artifact) };
     }
     if (!point?.uid) {
       const now = this.now().toISOString();
@@ -712,7 +714,7 @@ export class Reconciler {
     }
     const fresh = facts ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
     if (!fresh) return { requeueAfterMs: 0 };
-    const model: ModelRef = { checkpoint: point.checkpoint, uid: point.uid, version: point.version, uri: point.uri, digest: point.digest };
+    const model: ModelRef = { checkpoint: point.checkpoint, uid: point.uid, version: point.version, uri: point.uri, digest: point.digest, access: storeAccessOf(point) };
     const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid));
     this.d.observer?.rolledBack?.(reason);
     await this.d.audit?.record(ns, fresh.name, {

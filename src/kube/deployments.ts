@@ -1,8 +1,10 @@
 // The target Deployment: what the operator reads of it and the only two writes it makes — the
 // claim annotation (a compare-and-set on resourceVersion) and the model fields it owns (server-
-// side apply under the operator's field manager: three env vars of one container and four
-// annotations). It never creates, deletes or scales a Deployment.
-import { ANNOTATIONS, DEFAULT_MODEL_ENV, DIGEST_ENV, VERSION_ENV } from '../api/types.js';
+// side apply under the operator's field manager: three env vars of one container, four
+// annotations and, for a model in a store that needs them, the store env vars and the
+// credentials Secret volume). It never creates, deletes or scales a Deployment.
+import { storeAccessFromEnv, storeEnv } from '../api/store-env.js';
+import { ANNOTATIONS, CREDENTIALS_MOUNT, CREDENTIALS_VOLUME, DEFAULT_MODEL_ENV, DIGEST_ENV, VERSION_ENV, type StoreAccess } from '../api/types.js';
 import type { ContainerFacts, ContainerState, DeploymentCondition, PodFacts, ReplicaSetFacts } from '../controller/rollout.js';
 import { ApiError, paths, type KubeClient } from './client.js';
 
@@ -69,6 +71,8 @@ export interface ModelRef {
   version: string;
   uri: string;
   digest: string;
+  /** How the pods reach the store: env vars and the Secret volume (none: removed). */
+  access?: StoreAccess;
 }
 
 export function factsOf(obj: unknown): DeploymentFacts {
@@ -129,6 +133,7 @@ export function claimUid(facts: DeploymentFacts): string | undefined {
 export function runningModel(facts: DeploymentFacts, container: string, modelEnv = DEFAULT_MODEL_ENV): Partial<ModelRef> & { envDigest?: string; envUri?: string } {
   const c = facts.containers.find((x) => x.name === container);
   return {
+    access: storeAccessFromEnv(c?.env ?? {}),
     checkpoint: facts.annotations[ANNOTATIONS.checkpoint],
     uid: facts.annotations[ANNOTATIONS.checkpointUid],
     version: facts.annotations[ANNOTATIONS.version],
@@ -211,6 +216,7 @@ export class Deployments {
    */
   async applyModel(target: DeploymentFacts, container: string, model: ModelRef, modelEnv = DEFAULT_MODEL_ENV, rolledBackFrom = ''): Promise<DeploymentFacts> {
     const { namespace, name } = target;
+    const secret = model.access?.secretRef?.name;
     const marks = {
       [ANNOTATIONS.checkpoint]: model.checkpoint,
       [ANNOTATIONS.checkpointUid]: model.uid,
@@ -231,8 +237,13 @@ export class Deployments {
                 { name: modelEnv, value: model.uri },
                 { name: DIGEST_ENV, value: model.digest },
                 { name: VERSION_ENV, value: model.version },
+                ...storeEnv(model.access),
               ],
+              // Server-side apply removes what this manager owned and no longer sends: a model
+              // without a Secret leaves no mount of the previous model's Secret behind.
+              ...(secret ? { volumeMounts: [{ name: CREDENTIALS_VOLUME, mountPath: CREDENTIALS_MOUNT, readOnly: true }] } : {}),
             }],
+            ...(secret ? { volumes: [{ name: CREDENTIALS_VOLUME, secret: { secretName: secret } }] } : {}),
           },
         },
       },
