@@ -30,6 +30,7 @@ describe('checkpoints from S3 and an OCI registry, with Secrets (real apiserver,
     await s3.createBucket('models');
     await s3.put('models', 'ranker/1.0.0/model.onnx', model);
     await reg.push('ml/holdout', 'v1', holdout, 'application/vnd.modelgate.holdout.jsonl');
+    await reg.push('ml/ranker', '1.0.1', model);
     op = await startTestOperator(cp, { trustedHosts: ['127.0.0.1'] });
   });
   after(async () => {
@@ -63,6 +64,44 @@ describe('checkpoints from S3 and an OCI registry, with Secrets (real apiserver,
     assert.ok(stages.includes('fetch:Passed') && stages.includes('holdout:Passed'), stages.join(', '));
     const all = JSON.stringify(c.status) + JSON.stringify(await getJson(cp, ns, 'events'));
     for (const v of [s3.reader.secretAccessKey, reg.user.password]) assert.ok(!all.includes(v), 'a Secret value reached status or Events');
+  });
+
+  it('the Deployment gets the store env and the Secret volume; the next model replaces them and the rollback point keeps the first', async () => {
+    const ns = await freshNamespace(cp, 'stores-deploy');
+    await apply(cp, ns, inferenceDeployment('ranker'), secret('model-store', { AWS_ACCESS_KEY_ID: s3.reader.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.reader.secretAccessKey }),
+      secret('registry', { '.dockerconfigjson': reg.dockerConfig(reg.user.username, reg.user.password) }, 'kubernetes.io/dockerconfigjson'), storeCheckpoint('v1', 'model-store', 'registry'));
+    await waitForCheckpoint(cp, ns, 'v1', (x) => x.status?.phase === 'Deployed' || x.status?.phase === 'Healthy', 120_000);
+    type Dep = { spec: { template: { spec: { volumes?: Array<{ name: string; secret?: { secretName: string } }>; containers: Array<{ name: string; env: Array<{ name: string; value: string }>; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }> } } } };
+    const pod = async () => (await getJson<Dep>(cp, ns, 'deployment', 'ranker')).spec.template.spec;
+    const envOf = (p: Dep['spec']['template']['spec']) => Object.fromEntries(p.containers[0]!.env.map((e) => [e.name, e.value]));
+    let p = await pod();
+    assert.deepEqual(envOf(p), {
+      LOG_LEVEL: 'info', MODEL_URI: 's3://models/ranker/1.0.0/model.onnx', MODEL_DIGEST: sha256Digest(model), MODEL_VERSION: 'v1',
+      MODEL_S3_REGION: s3.region, MODEL_S3_ENDPOINT: s3.endpoint, MODEL_S3_FORCE_PATH_STYLE: 'true',
+      MODEL_CREDENTIALS_SECRET: 'model-store', MODEL_CREDENTIALS_DIR: '/var/run/modelgate/model-credentials',
+    });
+    assert.deepEqual(p.volumes, [{ name: 'modelgate-model-credentials', secret: { secretName: 'model-store', defaultMode: 420 } }]);
+    assert.deepEqual(p.containers[0]!.volumeMounts, [{ name: 'modelgate-model-credentials', mountPath: '/var/run/modelgate/model-credentials', readOnly: true }]);
+    assert.ok(!JSON.stringify(p).includes(s3.reader.secretAccessKey), 'the key itself is never copied into the Deployment');
+
+    // v2: the same bytes from the registry, no S3 settings.
+    const v2 = checkpoint('v2', { uri: '', digest: sha256Digest(model), sizeBytes: model.length, path: '' }, {
+      artifact: { uri: `oci://${reg.host}/ml/ranker:1.0.1`, digest: sha256Digest(model), secretRef: { name: 'registry' }, oci: { plainHttp: true } },
+      validation: storeCheckpoint('x', 'model-store', 'registry').spec.validation,
+    });
+    await apply(cp, ns, v2);
+    const c2 = await waitForCheckpoint(cp, ns, 'v2', (x) => x.status?.phase === 'Deployed' || x.status?.phase === 'Healthy', 120_000);
+    p = await pod();
+    const env = envOf(p);
+    assert.equal(env.MODEL_URI, `oci://${reg.host}/ml/ranker:1.0.1`);
+    assert.equal(env.MODEL_OCI_PLAIN_HTTP, 'true');
+    assert.equal(env.MODEL_CREDENTIALS_SECRET, 'registry');
+    for (const gone of ['MODEL_S3_REGION', 'MODEL_S3_ENDPOINT', 'MODEL_S3_FORCE_PATH_STYLE']) assert.equal(env[gone], undefined, `${gone} left behind`);
+    assert.deepEqual(p.volumes?.map((v) => [v.name, v.secret?.secretName]), [['modelgate-model-credentials', 'registry']]);
+    const point = c2.status?.deployment?.rollbackPoint;
+    assert.equal(point?.checkpoint, 'v1');
+    assert.equal(point?.uri, 's3://models/ranker/1.0.0/model.onnx');
+    assert.deepEqual([point?.secretRef, point?.s3], [{ name: 'model-store' }, { region: s3.region, endpoint: s3.endpoint, forcePathStyle: true }]);
   });
 
   it('wrong S3 keys: Failed with FetchFailed naming SignatureDoesNotMatch and the Secret; the value appears nowhere', async () => {
