@@ -26,7 +26,7 @@
 //   MODEL_MAX_BYTES       largest model to download (default 2 GiB)
 //   MODEL_FETCH_TIMEOUT_SECONDS  deadline of one download attempt, redirects and body (default 300)
 //   MODEL_FETCH_RETRIES   retries of transient failures (5xx, 429, reset, timeout) with backoff (default 3)
-// How the store is reached, written by the operator from spec.artifact (docs/stores.md):
+// How the store is reached, written by the operator from spec.artifact (docs/security.md):
 //   MODEL_S3_REGION, MODEL_S3_ENDPOINT, MODEL_S3_FORCE_PATH_STYLE   spec.artifact.s3
 //   MODEL_OCI_PLAIN_HTTP       spec.artifact.oci.plainHttp (trusted hosts only)
 //   MODEL_CREDENTIALS_SECRET   spec.artifact.secretRef.name, for messages

@@ -23,8 +23,10 @@ export interface Registry {
   user: { username: string; password: string };
   /** Pushes `body` as the one blob of an OCI image manifest tagged `tag`; returns the manifest digest. */
   push(repository: string, tag: string, body: Buffer, mediaType?: string): Promise<{ manifestDigest: string; blobDigest: string }>;
-  /** A kubernetes.io/dockerconfigjson `.dockerconfigjson` value for the given credentials. */
-  dockerConfig(username: string, password: string): string;
+  /** A kubernetes.io/dockerconfigjson `.dockerconfigjson` value for the given credentials (for `host`, default this.host). */
+  dockerConfig(username: string, password: string, host?: string): string;
+  /** The token service's port on 127.0.0.1. */
+  tokenPort: number;
   /** Token requests the token service answered (to see the challenge was followed). */
   tokenRequests: number;
   stop(): Promise<void>;
@@ -82,7 +84,15 @@ export function ensureRegistryBinary(log: (l: string) => void = (l) => process.s
   return REGISTRY_BINARY;
 }
 
-export async function startRegistry(): Promise<Registry> {
+export interface RegistryOptions {
+  /**
+   * The token realm the registry sends in its challenge, given the token service's loopback port
+   * (default http://127.0.0.1:<port>/token). Pods need an address of the pod network (a relay).
+   */
+  realm?: (tokenPort: number) => string;
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   ensureRegistryBinary();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'modelgate-registry-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'token.key', '-out', 'token.crt', '-subj', '/CN=modelgate-token', '-days', '2'], { cwd: dir, stdio: 'ignore' });
@@ -91,14 +101,17 @@ export async function startRegistry(): Promise<Registry> {
   const counter = { n: 0 };
   const tokens = tokenServer(readFileSync(path.join(dir, 'token.key'), 'utf8'), certDer, new Map([[user.username, user.password]]), counter);
   await new Promise<void>((ok) => tokens.listen(0, '127.0.0.1', ok));
-  const realm = `http://127.0.0.1:${(tokens.address() as AddressInfo).port}/token`;
+  const tokenPort = (tokens.address() as AddressInfo).port;
+  // Pushes from this process always ask the loopback realm; the challenge may advertise another.
+  const realm = `http://127.0.0.1:${tokenPort}/token`;
+  const advertised = opts.realm?.(tokenPort) ?? realm;
   const port = await freePort();
   const config = [
     'version: 0.1',
     'log: { level: info }',
     `storage: { filesystem: { rootdirectory: ${JSON.stringify(path.join(dir, 'data'))} }, delete: { enabled: true } }`,
     `http: { addr: "127.0.0.1:${port}", secret: "${randomBytes(8).toString('hex')}" }`,
-    `auth: { token: { realm: "${realm}", service: "${SERVICE}", issuer: "${ISSUER}", rootcertbundle: ${JSON.stringify(path.join(dir, 'token.crt'))} } }`,
+    `auth: { token: { realm: "${advertised}", service: "${SERVICE}", issuer: "${ISSUER}", rootcertbundle: ${JSON.stringify(path.join(dir, 'token.crt'))} } }`,
   ].join('\n');
   writeFileSync(path.join(dir, 'config.yml'), `${config}\n`);
   const logPath = path.join(dir, 'registry.log');
@@ -123,11 +136,11 @@ export async function startRegistry(): Promise<Registry> {
     throw err;
   }
   const reg: Registry = {
-    host, user, logPath, stop,
+    host, user, logPath, stop, tokenPort,
     get tokenRequests() {
       return counter.n;
     },
-    dockerConfig: (username, password) => JSON.stringify({ auths: { [host]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } } }),
+    dockerConfig: (username, password, at = host) => JSON.stringify({ auths: { [at]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } } }),
     push: (repository, tag, body, mediaType) => push(host, realm, user, repository, tag, body, mediaType),
   };
   return reg;

@@ -1,0 +1,168 @@
+// Serving pods read the model from the same private store, with the same credentials, as the
+// validation did: the operator in the cluster (its pods, its RBAC) validates checkpoints whose
+// models sit in SeaweedFS (S3, SigV4 verified) and in docker-registry 2.8 (token auth), each
+// behind a Secret of the checkpoint's namespace; it writes the store settings and the Secret
+// volume into the pod template, and the new pods fetch the same URI themselves and report its
+// digest. A rollback restores the earlier model's store and Secret, not just its URI.
+// The stores listen on the host's loopback; pods reach them through LocalNode.relayToHost.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ANNOTATIONS, CREDENTIALS_MOUNT, CREDENTIALS_VOLUME, STORE_ENV, type ModelCheckpoint } from '../../src/api/types.js';
+import { freshNamespace } from '../harness/controlplane.js';
+import { apply, getJson } from '../harness/fixtures.js';
+import { ensureProjectImage } from '../harness/image.js';
+import { classifierModel, sha256Digest, tempDir } from '../harness/models.js';
+import { sharedNodeCluster, type NodeCluster } from '../harness/nodecluster.js';
+import { phaseIs, waitForCheckpoint } from '../harness/operator.js';
+import { freePort, waitFor } from '../harness/process.js';
+import { ensureInClusterOperator, operatorLogs, outcomesSecret, portForward, ready, rolloutStatus, sampleDeployment, type Pod } from '../harness/pods.js';
+import { startRegistry, type Registry } from '../harness/registry.js';
+import { startS3Store, type S3Store } from '../harness/s3store.js';
+import { startModelStore, type ModelStore } from '../harness/store.js';
+
+interface DeploymentJson {
+  metadata: { annotations?: Record<string, string> };
+  spec: { template: { spec: {
+    containers: Array<{ name: string; env: Array<{ name: string; value?: string }>; volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }> }>;
+    volumes?: Array<{ name: string; secret?: { secretName: string } }>;
+  } } };
+}
+
+const secret = (name: string, stringData: Record<string, string>, type = 'Opaque') => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, type, stringData });
+
+describe('serving pods fetch from private S3 and OCI stores with the checkpoint\'s Secret (real node, in-cluster operator)', function () {
+  this.timeout(900_000);
+  let c: NodeCluster;
+  let store: ModelStore;
+  let s3: S3Store;
+  let reg: Registry;
+  let dir: string;
+  /** What pods use: http://10.244.0.1:<port> for S3, 10.244.0.1:<port> for the registry. */
+  let s3Endpoint: string;
+  let regHost: string;
+
+  before(async function () {
+    this.timeout(1_800_000);
+    c = await sharedNodeCluster();
+    c.node.importImage(ensureProjectImage());
+    dir = await tempDir('modelgate-stores-e2e-');
+    store = await startModelStore(c.node, path.join(dir, 'store'));
+    s3 = await startS3Store();
+    s3Endpoint = c.node.relayToHost('stores-s3', await freePort(), Number(new URL(s3.endpoint).port));
+    // The registry's token challenge must name an address pods can reach: the relayed token service.
+    const tokenRelayPort = await freePort();
+    const regRelayPort = await freePort();
+    reg = await startRegistry({ realm: () => `http://10.244.0.1:${tokenRelayPort}/token` });
+    c.node.relayToHost('stores-oci-token', tokenRelayPort, reg.tokenPort);
+    regHost = new URL(c.node.relayToHost('stores-oci', regRelayPort, Number(reg.host.split(':')[1]))).host;
+    await s3.createBucket('models');
+    await ensureInClusterOperator(c);
+  });
+
+  after(async () => {
+    await s3?.stop();
+    await reg?.stop();
+    await store?.stop();
+  });
+
+  const model = (seed: number): Buffer => Buffer.from(classifierModel({ features: 4, classes: 3, seed }));
+  const checkpointFor = (name: string, artifact: ModelCheckpoint['spec']['artifact']): ModelCheckpoint => ({
+    apiVersion: 'modelgate.io/v1alpha1', kind: 'ModelCheckpoint', metadata: { name },
+    spec: { model: 'ranker', version: name, artifact, target: { deployment: 'ranker', container: 'server' }, validation: { benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } },
+  });
+
+  /** Every pod of the Deployment Ready, serving `version` with the bytes of `digest` (asked through port-forward). */
+  const servedBy = async (ns: string, version: string, digest: string): Promise<Pod[]> => {
+    await rolloutStatus(c, ns, 'ranker', 240);
+    const pods = await waitFor(`only ${version} pods`, async () => {
+      const items = (await getJson<{ items: Pod[] }>(c.cp, ns, 'pods', '-l', 'app.kubernetes.io/name=ranker')).items;
+      return items.length === 2 && items.every(ready) ? items : undefined;
+    }, 120_000, 500);
+    for (const p of pods) {
+      const pf = await portForward(c, ns, `pod/${p.metadata.name}`, 8080);
+      try {
+        const meta = await waitFor('model metadata', async () => {
+          const r = await fetch(`http://127.0.0.1:${pf.port}/v2/models/ranker`);
+          return r.ok ? ((await r.json()) as { versions?: string[]; parameters?: { digest?: string } }) : undefined;
+        }, 30_000, 500);
+        assert.deepEqual(meta.versions, [version], `${p.metadata.name} serves ${version}`);
+        assert.equal(meta.parameters?.digest, digest, `${p.metadata.name} loaded the bytes of ${version}`);
+      } finally {
+        pf.stop();
+      }
+    }
+    return pods;
+  };
+
+  const deployment = (ns: string): Promise<DeploymentJson> => getJson<DeploymentJson>(c.cp, ns, 'deployment', 'ranker');
+  const envOf = (d: DeploymentJson): Record<string, string | undefined> => Object.fromEntries(d.spec.template.spec.containers.find((x) => x.name === 'server')!.env.map((e) => [e.name, e.value]));
+  const credentialsVolume = (d: DeploymentJson): string | undefined => d.spec.template.spec.volumes?.find((v) => v.name === CREDENTIALS_VOLUME)?.secret?.secretName;
+
+  it('s3:// then oci://: each Validated by the operator pod and served by pods that fetched it with the mounted Secret; a rollback restores the S3 Secret', async () => {
+    const ns = await freshNamespace(c.cp, 'stores');
+    const v0 = model(30);
+    const v0File = path.join(dir, `${ns}-v0.onnx`);
+    writeFileSync(v0File, v0);
+    await apply(c.cp, ns, outcomesSecret(), sampleDeployment('ranker', store.put(v0File), sha256Digest(v0), 'v0'));
+    await rolloutStatus(c, ns, 'ranker', 240);
+    await apply(c.cp, ns, checkpointFor('v0', { uri: store.put(v0File), digest: sha256Digest(v0) }));
+    await waitForCheckpoint(c.cp, ns, 'v0', phaseIs('Healthy'), 240_000);
+
+    // v1 in S3 behind the reader's keys.
+    const v1 = model(31);
+    await s3.put('models', `${ns}/v1/model.onnx`, v1);
+    await apply(c.cp, ns, secret('model-store', { AWS_ACCESS_KEY_ID: s3.reader.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.reader.secretAccessKey }),
+      checkpointFor('v1', { uri: `s3://models/${ns}/v1/model.onnx`, digest: sha256Digest(v1), secretRef: { name: 'model-store' }, s3: { endpoint: s3Endpoint, region: s3.region, forcePathStyle: true } }));
+    const d1 = await waitForCheckpoint(c.cp, ns, 'v1', phaseIs('Healthy', 'Failed', 'Rejected'), 240_000).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}\n${await operatorLogs(c)}`);
+    });
+    assert.equal(d1.status?.phase, 'Healthy', JSON.stringify(d1.status?.conditions));
+    let d = await deployment(ns);
+    let env = envOf(d);
+    assert.equal(env.MODEL_URI, `s3://models/${ns}/v1/model.onnx`);
+    assert.equal(env[STORE_ENV.s3Endpoint], s3Endpoint);
+    assert.equal(env[STORE_ENV.s3ForcePathStyle], 'true');
+    assert.equal(env[STORE_ENV.credentialsSecret], 'model-store');
+    assert.equal(env[STORE_ENV.credentialsDir], CREDENTIALS_MOUNT);
+    assert.equal(credentialsVolume(d), 'model-store', 'the Secret is mounted into the pod template');
+    const mount = d.spec.template.spec.containers.find((x) => x.name === 'server')!.volumeMounts?.find((m) => m.name === CREDENTIALS_VOLUME);
+    assert.deepEqual([mount?.mountPath, mount?.readOnly], [CREDENTIALS_MOUNT, true]);
+    assert.ok(!JSON.stringify(d).includes(s3.reader.secretAccessKey), 'no Secret value in the Deployment');
+    await servedBy(ns, 'v1', sha256Digest(v1));
+
+    // v2 in the registry behind a dockerconfigjson; the token service is asked by the pods too.
+    const v2 = model(32);
+    await reg.push(`${ns}/ranker`, 'v2', v2);
+    const tokensBefore = reg.tokenRequests;
+    await apply(c.cp, ns, secret('registry', { '.dockerconfigjson': reg.dockerConfig(reg.user.username, reg.user.password, regHost) }, 'kubernetes.io/dockerconfigjson'),
+      checkpointFor('v2', { uri: `oci://${regHost}/${ns}/ranker:v2`, digest: sha256Digest(v2), secretRef: { name: 'registry' }, oci: { plainHttp: true } }));
+    const d2 = await waitForCheckpoint(c.cp, ns, 'v2', phaseIs('Healthy', 'Failed', 'Rejected'), 240_000);
+    assert.equal(d2.status?.phase, 'Healthy', JSON.stringify(d2.status?.conditions));
+    const point = d2.status?.deployment?.rollbackPoint;
+    assert.equal(point?.checkpoint, 'v1');
+    assert.deepEqual([point?.secretRef?.name, point?.s3?.endpoint, point?.s3?.forcePathStyle], ['model-store', s3Endpoint, true], 'the rollback point keeps how v1\'s store is reached');
+    d = await deployment(ns);
+    env = envOf(d);
+    assert.equal(env.MODEL_URI, `oci://${regHost}/${ns}/ranker:v2`);
+    assert.equal(env[STORE_ENV.ociPlainHttp], 'true');
+    assert.equal(env[STORE_ENV.credentialsSecret], 'registry');
+    assert.equal(env[STORE_ENV.s3Endpoint], undefined, 'v1\'s S3 settings are gone from the container');
+    assert.equal(credentialsVolume(d), 'registry');
+    await servedBy(ns, 'v2', sha256Digest(v2));
+    // The operator pod and each of the two new pods asked the token service (through the relay).
+    assert.ok(reg.tokenRequests - tokensBefore >= 3, `token requests after v2: ${reg.tokenRequests - tokensBefore}`);
+
+    // Back to v1: its S3 settings and its Secret return with its URI.
+    await c.cp.kubectl(['-n', ns, 'annotate', 'modelcheckpoint', 'v2', `${ANNOTATIONS.rollbackRequest}=true`]);
+    await waitForCheckpoint(c.cp, ns, 'v2', phaseIs('RolledBack'), 120_000);
+    d = await deployment(ns);
+    env = envOf(d);
+    assert.equal(d.metadata.annotations?.[ANNOTATIONS.checkpoint], 'v1');
+    assert.equal(env.MODEL_URI, `s3://models/${ns}/v1/model.onnx`);
+    assert.equal(env[STORE_ENV.ociPlainHttp], undefined);
+    assert.equal(env[STORE_ENV.s3Endpoint], s3Endpoint);
+    assert.equal(credentialsVolume(d), 'model-store');
+    await servedBy(ns, 'v1', sha256Digest(v1));
+  });
+});
