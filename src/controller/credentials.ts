@@ -11,11 +11,6 @@ export type SecretRead = (namespace: string, name: string) => Promise<Record<str
 
 export type CredentialResult = { ok: true; credentials: RequestCredentials } | { ok: false; reason: string; message: string };
 
-/** Whether the checkpoint names any Secret (the Job runner does not carry credentials). */
-export function namesSecrets(cp: ModelCheckpoint): boolean {
-  return Boolean(cp.spec.artifact.secretRef || cp.spec.validation?.holdout?.dataset.secretRef);
-}
-
 async function one(read: SecretRead, namespace: string, ref: SecretRef | undefined, field: string): Promise<{ ok: true; c?: StoreCredentials } | { ok: false; reason: string; message: string }> {
   if (!ref) return { ok: true };
   const data = await read(namespace, ref.name);

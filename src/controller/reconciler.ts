@@ -15,7 +15,7 @@ import type { EventRecorder, EventType } from '../kube/events.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
 import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type RequestCredentials, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
 import { runnerOf, type CheckpointRef } from '../validation/job-spec.js';
-import { namesSecrets, resolveCredentials } from './credentials.js';
+import { resolveCredentials } from './credentials.js';
 import { FoldedWrites } from './fold.js';
 import type { JobRegistry } from './jobs.js';
 import { awaitedJob, CLAIMING_PHASES, decide, foldable, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
@@ -406,7 +406,9 @@ export class Reconciler {
           if (this.runsAsJob(cp)) {
             // Never in process instead: the checkpoint asked to be kept away from the operator.
             if (!this.d.validationJobs) throw new StageError('JobRunnerNotConfigured', 'spec.validation.runner is Job but the operator runs no validation Jobs: start it with --validation-job-image, or set runner InProcess', true, 'architecture');
-            if (namesSecrets(cp)) throw new StageError('SecretsNeedInProcess', 'a validation Job does not carry credentials: a checkpoint whose artifact or dataset names a secretRef validates with spec.validation.runner InProcess', true, 'fetch');
+            // The Secrets must exist (a missing one stalls the checkpoint, as in process); the
+            // Job mounts them as volumes, so their values never pass into its payload.
+            await this.credentials(cp, baseline);
             return this.d.validationJobs.run({ name: cp.metadata.name as string, namespace: cp.metadata.namespace as string, uid: v.uid, generation: gen }, request, cp.spec.validation?.job, signal);
           }
           request.credentials = await this.credentials(cp, baseline);

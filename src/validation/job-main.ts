@@ -3,10 +3,32 @@
 // It prints its result as the last line of its log (job-spec.ts RESULT_MARKER) and exits 0 when
 // a result was printed, whatever the verdict; a crash or an OOM kill leaves no result line, and
 // the operator reads the pod's status instead. No API access: the pod has no ServiceAccount token.
+import { REASON } from '../api/reasons.js';
+import { credentialsFromSecret } from '../fetch/secret.js';
+import { readSecretFolder } from '../fetch/secret-files.js';
 import { OnnxValidator } from './pipeline.js';
-import { StageError } from './contract.js';
+import { StageError, type RequestCredentials, type ValidationRequest } from './contract.js';
 import { REASONS } from './reasons.js';
-import { REQUEST_ENV, WORK_DIR, resultLine, type JobPayload } from './job-spec.js';
+import { REQUEST_ENV, SECRETS_DIR, WORK_DIR, requestSecrets, resultLine, type JobPayload } from './job-spec.js';
+
+/** The credentials of the Secrets the operator mounted for this request, read as the operator reads a Secret object. */
+async function mountedCredentials(request: ValidationRequest): Promise<RequestCredentials> {
+  const out: RequestCredentials = {};
+  for (const [use, name] of Object.entries(requestSecrets(request)) as Array<[keyof RequestCredentials, string]>) {
+    const dir = `${SECRETS_DIR}/${name}`;
+    let data: Record<string, string>;
+    try {
+      data = await readSecretFolder(dir);
+    } catch (err) {
+      // Not terminal: the operator checked the Secret exists before it made the Job; it may have been deleted since.
+      throw new StageError(REASON.SecretNotFound, `Secret '${name}' is not mounted at ${dir} in the validation pod (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): it was deleted after the Job was created; create it again`, false, 'fetch');
+    }
+    const parsed = credentialsFromSecret(name, data);
+    if (!parsed.ok) throw new StageError(REASON.InvalidSecret, `${parsed.message}; fix the Secret`, true, 'fetch');
+    out[use] = parsed.credentials;
+  }
+  return out;
+}
 
 async function main(): Promise<number> {
   const raw = process.env[REQUEST_ENV];
@@ -21,7 +43,8 @@ async function main(): Promise<number> {
   process.once('SIGTERM', () => controller.abort(new Error('the pod is being stopped')));
   try {
     await validator.start();
-    const fetched = await validator.fetch(p.request.candidate, controller.signal);
+    p.request.credentials = await mountedCredentials(p.request);
+    const fetched = await validator.fetch({ ...p.request.candidate, credentials: p.request.credentials.candidate }, controller.signal);
     const report = await validator.validate(p.request, fetched, controller.signal);
     process.stdout.write(`\n${resultLine({ ...who, kind: 'report', report })}\n`);
     return 0;

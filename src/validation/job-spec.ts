@@ -20,6 +20,17 @@ export const LABELS = {
 export const JOB_STAGE = 'architecture' as const;
 /** The folder of the pod's emptyDir: downloads and the worker's temp files. */
 export const WORK_DIR = '/work';
+/** Each Secret the request names is mounted read-only at `<SECRETS_DIR>/<name>` (its keys are files). */
+export const SECRETS_DIR = '/var/run/modelgate/secrets';
+
+/** The Secret each fetch of the request reads (the candidate, the holdout dataset, the baseline), by name. */
+export function requestSecrets(request: ValidationRequest): { candidate?: string; dataset?: string; baseline?: string } {
+  const out: { candidate?: string; dataset?: string; baseline?: string } = {};
+  if (request.candidate.secretRef?.name) out.candidate = request.candidate.secretRef.name;
+  if (request.spec.holdout?.dataset.secretRef?.name) out.dataset = request.spec.holdout.dataset.secretRef.name;
+  if (request.baseline?.artifact.secretRef?.name) out.baseline = request.baseline.artifact.secretRef.name;
+  return out;
+}
 
 /** The operator's pod template for validation Jobs (flags; see src/operator/config.ts). */
 export interface JobTemplate {
@@ -63,7 +74,11 @@ export function jobName(uid: string, generation: number): string {
 
 /** The batch/v1 Job manifest for this checkpoint generation. */
 export function buildValidationJob(cp: CheckpointRef, request: ValidationRequest, template: JobTemplate, overrides: ValidationJobOverrides = {}): Record<string, unknown> {
-  const payload: JobPayload = { uid: cp.uid, generation: cp.generation, digest: request.candidate.digest, request, trustedHosts: template.trustedHosts, maxArtifactBytes: template.maxArtifactBytes };
+  // The payload never carries credentials: a Secret is a volume, read by the kubelet with the
+  // pod's own access, and its values never pass through the operator into the Job.
+  const { credentials: _never, ...clean } = request;
+  const payload: JobPayload = { uid: cp.uid, generation: cp.generation, digest: request.candidate.digest, request: clean, trustedHosts: template.trustedHosts, maxArtifactBytes: template.maxArtifactBytes };
+  const secrets = [...new Set(Object.values(requestSecrets(request)))].sort();
   const labels = { [LABELS.component]: 'validation', [LABELS.managedBy]: 'modelgate', [LABELS.uid]: cp.uid, [LABELS.generation]: String(cp.generation) };
   const resources = mergeResources({ requests: template.requests, limits: template.limits }, overrides.resources);
   const timeout = request.spec.timeoutSeconds ?? 600;
@@ -106,9 +121,15 @@ export function buildValidationJob(cp: CheckpointRef, request: ValidationRequest
             resources,
             terminationMessagePolicy: 'FallbackToLogsOnError',
             securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
-            volumeMounts: [{ name: 'work', mountPath: WORK_DIR }],
+            volumeMounts: [
+              { name: 'work', mountPath: WORK_DIR },
+              ...secrets.map((name, i) => ({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
+            ],
           }],
-          volumes: [{ name: 'work', emptyDir: { sizeLimit: template.workDirSize } }],
+          volumes: [
+            { name: 'work', emptyDir: { sizeLimit: template.workDirSize } },
+            ...secrets.map((name, i) => ({ name: `secret-${i}`, secret: { secretName: name } })),
+          ],
         },
       },
     },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { StageError, type ValidationReport, type ValidationRequest } from '../../../src/validation/contract.js';
-import { JOB_STAGE, REQUEST_ENV, buildValidationJob, jobName, jobState, mayStart, parseJobResult, resultLine, runnerOf, unreachableFromPod, type JobPayload, type JobTemplate } from '../../../src/validation/job-spec.js';
+import { JOB_STAGE, REQUEST_ENV, SECRETS_DIR, buildValidationJob, requestSecrets, jobName, jobState, mayStart, parseJobResult, resultLine, runnerOf, unreachableFromPod, type JobPayload, type JobTemplate } from '../../../src/validation/job-spec.js';
 
 const UID = '0b6f1c1e-7c55-4a3e-9d7e-2f1b7a9c0d11';
 const DIGEST = `sha256:${'a'.repeat(64)}`;
@@ -47,6 +47,36 @@ describe('validation/job-spec', () => {
     const payload = JSON.parse(c.env.find((e) => e.name === REQUEST_ENV)!.value) as JobPayload;
     assert.deepEqual(payload, { uid: UID, generation: 3, digest: DIGEST, request, trustedHosts: ['models.internal'], maxArtifactBytes: 1024 });
     assert.equal(pod.nodeSelector, undefined);
+  });
+
+  it('mounts each Secret the request names once, read-only, and never puts a credential in the payload', () => {
+    const withSecrets: ValidationRequest = {
+      ...request,
+      candidate: { ...request.candidate, uri: 's3://models/fraud-v7.onnx', secretRef: { name: 'model-store' } },
+      spec: { holdout: { dataset: { uri: 'oci://reg.example/ml/holdout:v1', digest: DIGEST, secretRef: { name: 'registry' } } } } as ValidationRequest['spec'],
+      baseline: { checkpoint: 'fraud-v6', version: 'v6', artifact: { uri: 's3://models/fraud-v6.onnx', digest: DIGEST, secretRef: { name: 'model-store' } } } as ValidationRequest['baseline'],
+      credentials: { candidate: { secretName: 'model-store', s3: { accessKeyId: 'AKIA-VALUE', secretAccessKey: 'secret-value-123' } } },
+    };
+    assert.deepEqual(requestSecrets(withSecrets), { candidate: 'model-store', dataset: 'registry', baseline: 'model-store' });
+    const job = buildValidationJob(cp, withSecrets, template) as unknown as Job;
+    const pod = job.spec.template.spec as unknown as { volumes: unknown[]; containers: Array<{ volumeMounts: unknown[]; env: Array<{ name: string; value: string }> }> };
+    assert.deepEqual(pod.volumes, [
+      { name: 'work', emptyDir: { sizeLimit: '4Gi' } },
+      { name: 'secret-0', secret: { secretName: 'model-store' } },
+      { name: 'secret-1', secret: { secretName: 'registry' } },
+    ]);
+    assert.deepEqual(pod.containers[0]!.volumeMounts, [
+      { name: 'work', mountPath: '/work' },
+      { name: 'secret-0', mountPath: `${SECRETS_DIR}/model-store`, readOnly: true },
+      { name: 'secret-1', mountPath: `${SECRETS_DIR}/registry`, readOnly: true },
+    ]);
+    const all = JSON.stringify(job);
+    assert.ok(!all.includes('secret-value-123') && !all.includes('AKIA-VALUE'), 'a credential reached the Job');
+    const payload = JSON.parse(pod.containers[0]!.env.find((e) => e.name === REQUEST_ENV)!.value) as JobPayload;
+    assert.equal(payload.request.credentials, undefined);
+    assert.deepEqual(payload.request.candidate.secretRef, { name: 'model-store' });
+    // No Secret named: no Secret volume.
+    assert.deepEqual(requestSecrets(request), {});
   });
 
   it('applies the overrides a checkpoint may set; a lower memory limit lowers the request too', () => {
