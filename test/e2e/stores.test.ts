@@ -4,15 +4,19 @@
 // behind a Secret of the checkpoint's namespace; it writes the store settings and the Secret
 // volume into the pod template, and the new pods fetch the same URI themselves and report its
 // digest. A rollback restores the earlier model's store and Secret, not just its URI.
+// The models are scikit-learn models trained on the breast-cancer dataset (test/fixtures/sklearn),
+// and each checkpoint's holdout set sits in the same store as its model; v1 is validated by a
+// validation Job whose pod reads the Secret from a volume, v2 in the operator's pod.
 // The stores listen on the host's loopback; pods reach them through LocalNode.relayToHost.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ANNOTATIONS, CREDENTIALS_MOUNT, CREDENTIALS_VOLUME, STORE_ENV, type ModelCheckpoint } from '../../src/api/types.js';
+import { SECRETS_DIR } from '../../src/validation/job-spec.js';
 import { freshNamespace } from '../harness/controlplane.js';
 import { apply, getJson } from '../harness/fixtures.js';
 import { ensureProjectImage } from '../harness/image.js';
-import { classifierModel, sha256Digest, tempDir } from '../harness/models.js';
+import { sha256Digest, tempDir } from '../harness/models.js';
 import { sharedNodeCluster, type NodeCluster } from '../harness/nodecluster.js';
 import { phaseIs, waitForCheckpoint } from '../harness/operator.js';
 import { freePort, waitFor } from '../harness/process.js';
@@ -66,11 +70,14 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
     await store?.stop();
   });
 
-  const model = (seed: number): Buffer => Buffer.from(classifierModel({ features: 4, classes: 3, seed }));
-  const checkpointFor = (name: string, artifact: ModelCheckpoint['spec']['artifact']): ModelCheckpoint => ({
+  const fixture = (name: string): Buffer => readFileSync(path.resolve('test/fixtures/sklearn', name));
+  type Validation = NonNullable<ModelCheckpoint['spec']['validation']>;
+  const checkpointFor = (name: string, artifact: ModelCheckpoint['spec']['artifact'], validation: Validation = {}): ModelCheckpoint => ({
     apiVersion: 'modelgate.io/v1alpha1', kind: 'ModelCheckpoint', metadata: { name },
-    spec: { model: 'ranker', version: name, artifact, target: { deployment: 'ranker', container: 'server' }, validation: { benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 } } },
+    spec: { model: 'ranker', version: name, artifact, target: { deployment: 'ranker', container: 'server' }, validation: { benchmark: { batchSizes: [1], warmupRuns: 1, runs: 3 }, ...validation } },
   });
+  const holdout = fixture('cancer-holdout.npz');
+  const stageVerdicts = (cp: ModelCheckpoint): string[] => (cp.status?.stages ?? []).map((x) => `${x.stage}:${x.verdict}`);
 
   /** Every pod of the Deployment Ready, serving `version` with the bytes of `digest` (asked through port-forward). */
   const servedBy = async (ns: string, version: string, digest: string): Promise<Pod[]> => {
@@ -99,9 +106,9 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
   const envOf = (d: DeploymentJson): Record<string, string | undefined> => Object.fromEntries(d.spec.template.spec.containers.find((x) => x.name === 'server')!.env.map((e) => [e.name, e.value]));
   const credentialsVolume = (d: DeploymentJson): string | undefined => d.spec.template.spec.volumes?.find((v) => v.name === CREDENTIALS_VOLUME)?.secret?.secretName;
 
-  it('s3:// then oci://: each Validated by the operator pod and served by pods that fetched it with the mounted Secret; a rollback restores the S3 Secret', async () => {
+  it('s3:// then oci://, model and holdout set in each store: v1 waits for its Secret, is validated by a Job pod reading it from a volume, v2 in the operator pod; pods serve each with the mounted Secret; a rollback restores the S3 Secret', async () => {
     const ns = await freshNamespace(c.cp, 'stores');
-    const v0 = model(30);
+    const v0 = fixture('cancer-logreg-weak.onnx');
     const v0File = path.join(dir, `${ns}-v0.onnx`);
     writeFileSync(v0File, v0);
     await apply(c.cp, ns, outcomesSecret(), sampleDeployment('ranker', store.put(v0File), sha256Digest(v0), 'v0'));
@@ -109,15 +116,32 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
     await apply(c.cp, ns, checkpointFor('v0', { uri: store.put(v0File), digest: sha256Digest(v0) }));
     await waitForCheckpoint(c.cp, ns, 'v0', phaseIs('Healthy'), 240_000);
 
-    // v1 in S3 behind the reader's keys.
-    const v1 = model(31);
+    // v1 and its holdout set in S3 behind the reader's keys, validated by a Job whose pod reads the Secret from a volume.
+    const v1 = fixture('cancer-logreg.onnx');
     await s3.put('models', `${ns}/v1/model.onnx`, v1);
-    await apply(c.cp, ns, secret('model-store', { AWS_ACCESS_KEY_ID: s3.reader.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.reader.secretAccessKey }),
-      checkpointFor('v1', { uri: `s3://models/${ns}/v1/model.onnx`, digest: sha256Digest(v1), secretRef: { name: 'model-store' }, s3: { endpoint: s3Endpoint, region: s3.region, forcePathStyle: true } }));
-    const d1 = await waitForCheckpoint(c.cp, ns, 'v1', phaseIs('Healthy', 'Failed', 'Rejected'), 240_000).catch(async (err: unknown) => {
+    await s3.put('models', `${ns}/holdout/cancer.npz`, holdout);
+    const s3Access = { secretRef: { name: 'model-store' }, s3: { endpoint: s3Endpoint, region: s3.region, forcePathStyle: true } };
+    await apply(c.cp, ns, checkpointFor('v1', { uri: `s3://models/${ns}/v1/model.onnx`, digest: sha256Digest(v1), ...s3Access }, {
+      runner: 'Job', job: { resources: { requests: { cpu: '50m', memory: '128Mi' } } },
+      holdout: { dataset: { uri: `s3://models/${ns}/holdout/cancer.npz`, digest: sha256Digest(holdout), ...s3Access }, task: 'classification' },
+    }));
+    // The Secret does not exist yet: stalled, and no Job is made that could not read the store.
+    const stalled = await waitForCheckpoint(c.cp, ns, 'v1', (x) => x.status?.conditions?.some((k) => k.type === 'Stalled' && k.status === 'True' && k.reason === 'SecretNotFound') ?? false, 120_000);
+    assert.match(stalled.status?.conditions?.find((k) => k.type === 'Stalled')?.message ?? '', /Secret 'model-store' named by spec\.artifact\.secretRef does not exist/);
+    assert.equal((await getJson<{ items: unknown[] }>(c.cp, ns, 'jobs')).items.length, 0, 'no Job while the Secret is missing');
+    await apply(c.cp, ns, secret('model-store', { AWS_ACCESS_KEY_ID: s3.reader.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.reader.secretAccessKey }));
+    const d1 = await waitForCheckpoint(c.cp, ns, 'v1', phaseIs('Healthy', 'Failed', 'Rejected'), 300_000).catch(async (err: unknown) => {
       throw new Error(`${String(err)}\n${await operatorLogs(c)}`);
     });
     assert.equal(d1.status?.phase, 'Healthy', JSON.stringify(d1.status?.conditions));
+    assert.ok(stageVerdicts(d1).includes('holdout:Passed') && stageVerdicts(d1).includes('regression:Passed'), stageVerdicts(d1).join(', '));
+    // The Job's pod had the Secret as a read-only volume and no credential in its env.
+    const jobs = (await getJson<{ items: Array<{ spec: { template: { spec: { volumes?: Array<{ secret?: { secretName: string } }>; containers: Array<{ env: Array<{ value?: string }>; volumeMounts?: Array<{ mountPath: string; readOnly?: boolean }> }> } } } }> }>(c.cp, ns, 'jobs')).items;
+    assert.equal(jobs.length, 1, 'one validation Job for v1');
+    const jobPod = jobs[0]!.spec.template.spec;
+    assert.deepEqual(jobPod.volumes?.flatMap((v) => (v.secret ? [v.secret.secretName] : [])), ['model-store']);
+    assert.ok(jobPod.containers[0]!.volumeMounts?.some((m) => m.mountPath === `${SECRETS_DIR}/model-store` && m.readOnly === true));
+    assert.ok(!JSON.stringify(jobs).includes(s3.reader.secretAccessKey), 'no Secret value in the Job');
     let d = await deployment(ns);
     let env = envOf(d);
     assert.equal(env.MODEL_URI, `s3://models/${ns}/v1/model.onnx`);
@@ -132,13 +156,20 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
     await servedBy(ns, 'v1', sha256Digest(v1));
 
     // v2 in the registry behind a dockerconfigjson; the token service is asked by the pods too.
-    const v2 = model(32);
+    // v2 (a random forest, Compatible) and the holdout set in the registry, validated in the operator's pod against v1 read from S3.
+    const v2 = fixture('cancer-forest.onnx');
     await reg.push(`${ns}/ranker`, 'v2', v2);
+    await reg.push(`${ns}/holdout`, 'cancer', holdout, 'application/vnd.modelgate.holdout.npz');
     const tokensBefore = reg.tokenRequests;
+    const ociAccess = { secretRef: { name: 'registry' }, oci: { plainHttp: true } };
     await apply(c.cp, ns, secret('registry', { '.dockerconfigjson': reg.dockerConfig(reg.user.username, reg.user.password, regHost) }, 'kubernetes.io/dockerconfigjson'),
-      checkpointFor('v2', { uri: `oci://${regHost}/${ns}/ranker:v2`, digest: sha256Digest(v2), secretRef: { name: 'registry' }, oci: { plainHttp: true } }));
+      checkpointFor('v2', { uri: `oci://${regHost}/${ns}/ranker:v2`, digest: sha256Digest(v2), ...ociAccess }, {
+        architecture: { policy: 'Compatible' },
+        holdout: { dataset: { uri: `oci://${regHost}/${ns}/holdout:cancer`, digest: sha256Digest(holdout), format: 'npz', ...ociAccess }, task: 'classification' },
+      }));
     const d2 = await waitForCheckpoint(c.cp, ns, 'v2', phaseIs('Healthy', 'Failed', 'Rejected'), 240_000);
     assert.equal(d2.status?.phase, 'Healthy', JSON.stringify(d2.status?.conditions));
+    assert.ok(stageVerdicts(d2).includes('holdout:Passed') && stageVerdicts(d2).includes('regression:Passed'), stageVerdicts(d2).join(', '));
     const point = d2.status?.deployment?.rollbackPoint;
     assert.equal(point?.checkpoint, 'v1');
     assert.deepEqual([point?.secretRef?.name, point?.s3?.endpoint, point?.s3?.forcePathStyle], ['model-store', s3Endpoint, true], 'the rollback point keeps how v1\'s store is reached');
