@@ -3,7 +3,8 @@
 // project's image built from the Dockerfile, the operator installed from deploy/ with kustomize
 // as two pods (one the leader), the reference inference server as real Pods that fetch their
 // model from a store in the pod network, Prometheus finding those pods through the apiserver, a
-// load generator in the pod network, and ONNX models and a holdout set generated on the spot.
+// load generator in the pod network, and ONNX models and a holdout set generated on the spot and
+// published to an S3 bucket (SeaweedFS, which checks every signature) behind a Secret.
 // Then five steps:
 //   1. v1 deploys (the first checkpoint: nothing to compare with);
 //   2. v2 renames an input: the architecture gate rejects it, the Deployment is not touched;
@@ -16,7 +17,7 @@
 //   npm run demo                 # or: npx tsx scripts/demo.ts
 //   npm run demo -- --keep       # leave it all running afterwards to explore, until Ctrl-C
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ANNOTATIONS, type AnalysisSpec, type Measurement, type ModelCheckpoint, type StageResult } from '../src/api/types.js';
@@ -173,6 +174,14 @@ async function rolledOut(): Promise<DeploymentFacts> {
   }, 30_000, 200);
 }
 
+/** Where the checkpoints' files are published: s3:// URIs, and how they are read (the Secret, the endpoint). */
+interface Published {
+  models: Record<keyof DemoArtifacts['models'], string>;
+  holdout: string;
+  access: { secretRef: { name: string }; s3: { endpoint: string; region: string; forcePathStyle: boolean } };
+}
+let published: Published;
+
 function checkpointObject(name: keyof DemoArtifacts['models'], a: DemoArtifacts, analysis: AnalysisSpec | undefined, step: number): ModelCheckpoint {
   const m = a.models[name];
   return {
@@ -182,14 +191,14 @@ function checkpointObject(name: keyof DemoArtifacts['models'], a: DemoArtifacts,
     spec: {
       model: MODEL,
       version: name,
-      artifact: { uri: m.file.uri, digest: m.file.digest, sizeBytes: m.file.sizeBytes },
+      artifact: { uri: published.models[name], digest: m.file.digest, sizeBytes: m.file.sizeBytes, ...published.access },
       training: { runId: `demo-${name}`, step, config: { note: m.note } },
       target: { deployment: DEPLOYMENT, container: 'server' },
       validation: {
         timeoutSeconds: 120,
         architecture: { policy: 'Strict' },
         holdout: {
-          dataset: { uri: a.holdout.uri, digest: a.holdout.digest, format: 'jsonl' },
+          dataset: { uri: published.holdout, digest: a.holdout.digest, format: 'jsonl', ...published.access },
           task: 'classification',
           thresholds: [{ metric: 'accuracy', min: 0.5 }],
         },
@@ -255,7 +264,7 @@ async function step(n: number, title: string, expected: string, fn: () => Promis
 // --- the run ----------------------------------------------------------------------------------
 async function main(): Promise<number> {
   const t0 = Date.now();
-  ui.section('Setting up: cluster and node, image, operator pods, model store, Prometheus, inference pods, load');
+  ui.section('Setting up: cluster and node, image, operator pods, model stores, Prometheus, inference pods, load');
   const { cp, node } = await stack.startCluster((l) => ui.info(c.dim(`cluster: ${l}`)));
   takeOverSignals(); // the harness hooked the signals when it started etcd
   kube = new KubeClient(loadKubeConfig(cp.kubeconfigPath), { qps: 50, burst: 100, userAgent: 'modelgate-demo' });
@@ -269,9 +278,19 @@ async function main(): Promise<number> {
   const artifactDir = path.join(stack.workDir, 'artifacts');
   mkdirSync(artifactDir);
   const a = await makeArtifacts(artifactDir);
-  // Every model and the holdout set go to the store: pods fetch them over the pod network.
-  for (const f of [a.holdout, ...Object.values(a.models).map((m) => m.file)]) f.uri = store.put(f.path);
-  ui.good(`generated 5 ONNX checkpoints and a ${a.samples}-sample holdout set in ${artifactDir}; served to the pod network by the model store at ${store.url}`);
+  // The Deployment made by hand reads v1 from the plain store; the checkpoints are published to an
+  // S3 bucket with the AWS SDK's client, as a training pipeline would, and read back with a Secret's keys.
+  a.models.v1.file.uri = store.put(a.models.v1.file.path);
+  const { s3, podEndpoint } = await stack.startS3();
+  await s3.createBucket('models');
+  const key = (file: string): string => `ranker/${path.basename(file)}`;
+  for (const f of [a.holdout, ...Object.values(a.models).map((m) => m.file)]) await s3.put('models', key(f.path), readFileSync(f.path));
+  published = {
+    models: Object.fromEntries(Object.entries(a.models).map(([n, m]) => [n, `s3://models/${key(m.file.path)}`])) as Published['models'],
+    holdout: `s3://models/${key(a.holdout.path)}`,
+    access: { secretRef: { name: 'model-store' }, s3: { endpoint: podEndpoint, region: s3.region, forcePathStyle: true } },
+  };
+  ui.good(`generated 5 ONNX checkpoints and a ${a.samples}-sample holdout set in ${artifactDir}; published to s3://models/ranker/ (SeaweedFS, checking every SigV4 signature, at ${podEndpoint} in the pod network), read with the keys in Secret model-store`);
   for (const [name, m] of Object.entries(a.models)) {
     ui.detail(`${name}: ${m.note}${m.accuracy !== undefined ? `, holdout accuracy ${num(m.accuracy)}` : ''}  ${c.dim(m.file.digest.slice(0, 19))}`);
   }
@@ -296,7 +315,8 @@ async function main(): Promise<number> {
 
   // The Deployment starts on v1's bytes, deployed by hand before anyone used modelgate. Its
   // Secret holds the outcomes token the load generator reads back and sends with every click.
-  await apply(cp, NS, outcomesSecret(), sampleDeployment(DEPLOYMENT, a.models.v1.file.uri, a.models.v1.file.digest, 'by-hand', { replicas: 1, modelName: MODEL }));
+  await apply(cp, NS, outcomesSecret(), sampleDeployment(DEPLOYMENT, a.models.v1.file.uri, a.models.v1.file.digest, 'by-hand', { replicas: 1, modelName: MODEL }),
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'model-store' }, type: 'Opaque', stringData: { AWS_ACCESS_KEY_ID: s3.reader.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.reader.secretAccessKey } });
   const started = await cp.kubectl(['-n', NS, 'rollout', 'status', `deployment/${DEPLOYMENT}`, '--timeout=180s']);
   if (started.code !== 0) throw new Error(`deployment/${DEPLOYMENT} did not roll out: ${started.stderr.trim()}`);
   const d0 = await rolledOut();
@@ -347,9 +367,9 @@ async function main(): Promise<number> {
     ui.info(`Deployment: revision ${before.revision} → ${after.revision}; MODEL_URI=${envOf(after).MODEL_URI}`);
     ui.info(`$ ${c.bold(`kubectl get pods -n ${NS} -o wide`)}`);
     ui.verbatim((await cp.kubectl(['get', 'pods', '-n', NS, '-o', 'wide'])).stdout.trimEnd());
-    ui.info(`pod ${pod.name} fetched v1 from the store and serves it; Prometheus found it through the apiserver`);
+    ui.info(`pod ${pod.name} fetched v1 from the store and serves it (from S3, with Secret ${envOf(after).MODEL_CREDENTIALS_SECRET ?? '(none)'} mounted); Prometheus found it through the apiserver`);
     const ok = v1.status?.phase === 'Healthy' && arch?.verdict === 'Passed' && arch.reason === 'NoBaseline' &&
-      envOf(after).MODEL_VERSION === 'v1' && after.revision !== before.revision;
+      envOf(after).MODEL_VERSION === 'v1' && envOf(after).MODEL_URI === published.models.v1 && envOf(after).MODEL_CREDENTIALS_SECRET === 'model-store' && after.revision !== before.revision;
     return { ok, observed: `${v1.status?.phase}; architecture ${arch?.verdict} (${arch?.reason}); revision ${before.revision} → ${after.revision}` };
   });
 

@@ -4,8 +4,9 @@
 //
 // The parts are the real ones: a control plane and a node (kubelet, containerd, runc, a pod
 // network in a namespace of its own), the project's image built from the Dockerfile, the
-// operator installed from deploy/ with kustomize (scripts/local) as two pods, a model store,
-// Prometheus and the load generator inside the pod network.
+// operator installed from deploy/ with kustomize (scripts/local) as two pods, a plain model store
+// (for the Deployment made by hand), an S3 store that checks signatures (SeaweedFS) for the
+// checkpoints, Prometheus and the load generator inside the pod network.
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../../test/harness/binaries.js';
@@ -13,7 +14,9 @@ import { ControlPlane } from '../../test/harness/controlplane.js';
 import { ensureProjectImage } from '../../test/harness/image.js';
 import { LocalNode } from '../../test/harness/node.js';
 import type { PodNetworkLoad } from '../../test/harness/podnetwork.js';
+import { freePort } from '../../test/harness/process.js';
 import { startPodNetworkPrometheus, type PrometheusHandle } from '../../test/harness/prometheus.js';
+import { startS3Store, type S3Store } from '../../test/harness/s3store.js';
 import { startModelStore, type ModelStore } from '../../test/harness/store.js';
 import type { PodWatcher } from './pods.js';
 import type { WebhookReceiver } from './receiver.js';
@@ -25,6 +28,7 @@ export class Stack {
   cp?: ControlPlane;
   node?: LocalNode;
   store?: ModelStore;
+  s3?: S3Store;
   prom?: PrometheusHandle;
   pods?: PodWatcher;
   load?: PodNetworkLoad;
@@ -55,6 +59,13 @@ export class Stack {
   async startStore(): Promise<ModelStore> {
     this.store = await startModelStore(this.node!, path.join(this.workDir, 'store'));
     return this.store;
+  }
+
+  /** SeaweedFS's S3 gateway on loopback, and the endpoint pods and the operator use (relayed into the pod network). */
+  async startS3(): Promise<{ s3: S3Store; podEndpoint: string }> {
+    this.s3 = await startS3Store();
+    const podEndpoint = this.node!.relayToHost('demo-s3', await freePort(), Number(new URL(this.s3.endpoint).port));
+    return { s3: this.s3, podEndpoint };
   }
 
   async startPrometheus(namespaces: string[]): Promise<PrometheusHandle> {
@@ -96,6 +107,7 @@ export class Stack {
       await step('the webhook receiver', this.receiver && (() => this.receiver!.stop()));
       await step('Prometheus', this.prom && (() => this.prom!.stop()));
       await step('the model store', this.store && (() => this.store!.stop()));
+      await step('the S3 store', this.s3 && (() => this.s3!.stop()));
       await step('the node', this.node && (() => this.node!.stop()), 120_000);
       await step('the control plane', this.cp && (() => this.cp!.stop()));
       if (!opts.keepWorkDir) rmSync(this.workDir, { recursive: true, force: true, maxRetries: 3 });

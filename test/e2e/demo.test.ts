@@ -68,6 +68,10 @@ describe('e2e: npm run demo', function () {
     assert.match(run.stdout, /the leader \(Lease modelgate-operator\) is modelgate-operator-/, tail);
     assert.match(run.stdout, /│ ranker-\S+\s+1\/1\s+Running/, tail);
     assert.match(run.stdout, /pod ranker-\S+ fetched v1 from the store and serves it/, tail);
+    // The checkpoints come from an S3 bucket behind a Secret; the pods read v1 from there too.
+    assert.match(run.stdout, /published to s3:\/\/models\/ranker\/ \(SeaweedFS, checking every SigV4 signature/, tail);
+    assert.match(run.stdout, /MODEL_URI=s3:\/\/models\/ranker\/ranker-v1\.onnx/, tail);
+    assert.match(run.stdout, /serves it \(from S3, with Secret model-store mounted\)/, tail);
 
     // What the story shows along the way.
     assert.match(run.stdout, /v1 gate architecture Passed \(NoBaseline\)/, tail);
