@@ -31,15 +31,16 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  * refer to it). An entry ending in '/' is a folder: every module under it is pure. Other
  * entries are single files in folders that also hold I/O modules.
  *
- * Not here although their header calls them pure (each would be the fix of a file someone else
- * owns, or a refactor; see docs/architecture.md):
+ * Not here although their header calls them pure (each needs its imports changed first; see
+ * docs/architecture.md):
  * - src/server/config.ts ("pure parsing"): reads node:os (tmpdir) and node:path's resolve (the
  *   working directory), and loads the whole fetcher through src/validation/fetch.ts's barrel
  *   for two of src/fetch/policy.ts's functions, and src/operator/config.ts for splitList.
  * - src/server/v2.ts ("no sockets and no sessions"): builds tensors with src/onnx/session.ts's
  *   `tensor`, so loading it loads onnxruntime-node.
- * - src/kube/rate-limit.ts, src/controller/queue.ts, src/controller/jobs.ts: their clock and
- *   timers default to the real ones (setTimeout, performance.now, Date.now).
+ * Nor, though small and I/O-free otherwise, src/kube/rate-limit.ts (its clock defaults to
+ * performance.now, it waits with setTimeout), src/controller/queue.ts and src/controller/jobs.ts
+ * (Date.now(), setTimeout).
  */
 export const PURE = [
   'src/api/', // the API types, conditions, reasons, the store env mapping

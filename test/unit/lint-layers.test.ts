@@ -3,7 +3,7 @@
 // clock and randomness globals; it lets type-only imports and clean pure code through, and leaves
 // modules outside its list alone.
 import assert from 'node:assert/strict';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ESLint, type Linter } from 'eslint';
 import { isPure, PURE, ROOT } from '../../eslint-rules/layers.js';
@@ -141,5 +141,16 @@ describe('lint: modelgate/layers', function () {
     assert.equal(new Set(PURE).size, PURE.length, 'no entry twice');
     assert.ok(isPure('src/api/types.ts') && isPure('src/controller/phases.ts'));
     assert.ok(!isPure('src/controller/reconciler.ts') && !isPure('src/apiary/x.ts') && !isPure(undefined));
+  });
+
+  it('docs/architecture.md names every pure module in its folder\'s row', () => {
+    const doc = readFileSync(path.join(repoRoot, 'docs', 'architecture.md'), 'utf8');
+    for (const entry of PURE) {
+      const folder = entry.endsWith('/') ? entry : `${path.posix.dirname(entry)}/`;
+      const row = doc.split('\n').find((l) => l.startsWith(`| \`${folder}\` |`));
+      assert.ok(row, `docs/architecture.md has a row for ${folder}`);
+      if (entry.endsWith('/')) assert.match(row, /\| pure, the whole folder \|/, `${folder} is pure as a whole`);
+      else assert.ok(row.includes(`\`${path.posix.basename(entry)}\``), `the row of ${folder} names ${path.posix.basename(entry)}`);
+    }
   });
 });
