@@ -4,7 +4,8 @@
 // every decision is unit-tested without a server.
 //
 // In a pure module (PURE below) it reports:
-//   (a) a relative import, re-export or import() of a module of src/ that is not pure;
+//   (a) a relative import, re-export or import() of a module of src/ that is not pure, and an
+//       import() of a name computed at run time (it cannot be checked);
 //   (b) an import of a package or node builtin that is not vetted as pure (PURE_PACKAGES), or of a
 //       name of a vetted one that is not (node:crypto's randomBytes, node:path's resolve);
 //   (c) the globals that are I/O, clock or randomness: fetch, WebSocket, process, console, the
@@ -164,6 +165,7 @@ const rule = {
       packageName: "Pure module {{file}} imports {{name}} from '{{source}}': only {{allowed}} of it may be used in a pure module ({{hint}}).",
       packageWhole: "Pure module {{file}} imports all of '{{source}}': import the names it uses ({{allowed}}), so the lint can see it uses no I/O of it.",
       global: 'Pure module {{file}} uses {{name}}: {{hint}}.',
+      computed: 'Pure module {{file}} imports a module whose name is computed at run time: import pure modules by a literal path, so the lint can check them.',
     },
   },
   create(context) {
@@ -171,7 +173,11 @@ const rule = {
     if (!isPure(file)) return {};
 
     function checkSource(node, sourceNode) {
-      if (!sourceNode || sourceNode.type !== 'Literal' || typeof sourceNode.value !== 'string') return;
+      if (!sourceNode) return; // export { a } without from
+      if (sourceNode.type !== 'Literal' || typeof sourceNode.value !== 'string') {
+        context.report({ node: sourceNode, messageId: 'computed', data: { file } });
+        return;
+      }
       if (typeOnly(node)) return;
       const source = sourceNode.value;
       if (source.startsWith('.')) {

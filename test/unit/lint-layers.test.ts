@@ -37,6 +37,7 @@ describe('lint: modelgate/layers', function () {
     await one("export { paths } from '../kube/client.js';\n", /imports '\.\.\/kube\/client\.js' \(src\/kube\/client\.ts\)/);
     await one("export * from '../fetch/index.js';\n", /\(src\/fetch\/index\.ts\), which is not pure/);
     await one("export const f = async () => (await import('../fetch/fetcher.js')).ArtifactFetcher;\n", /\(src\/fetch\/fetcher\.ts\), which is not pure/);
+    await one("export const f = (name: string) => import(`../${name}.js`);\n", /imports a module whose name is computed at run time/);
     // A single pure file in a folder of I/O modules: its neighbours are not pure.
     await one("import { Reconciler } from './reconciler.js';\nexport const r = Reconciler;\n", /Pure module src\/controller\/phases\.ts imports '\.\/reconciler\.js' \(src\/controller\/reconciler\.ts\)/, 'src/controller/phases.ts');
     // A value name beside type names makes it a value import.
