@@ -161,8 +161,8 @@ function escapeValue(name: string, value: string, quote: '"' | "'" | '`' | undef
 // Judging one answer
 
 export interface JudgeOptions {
-  /** Measurement time (default now). */
-  at?: Date | string;
+  /** Measurement time: the caller's clock (this module reads none). */
+  at: Date | string;
   /** The rendered query, recorded in the measurement. */
   query?: string;
   /** Fewer usable series than this is Inconclusive (default 1). */
@@ -198,9 +198,9 @@ export function judge(
   result: QueryResult,
   baseline: number | undefined,
   bands: SeverityBands | undefined,
-  options: JudgeOptions = {},
+  options: JudgeOptions,
 ): Measurement {
-  const at = options.at === undefined ? new Date().toISOString() : typeof options.at === 'string' ? options.at : options.at.toISOString();
+  const at = typeof options.at === 'string' ? options.at : options.at.toISOString();
   const base: Measurement = { metric: metric.name, phase: 'Inconclusive', at };
   if (options.query !== undefined) base.query = options.query;
   if (baseline !== undefined && Number.isFinite(baseline)) base.baseline = baseline;

@@ -91,12 +91,12 @@ describe('monitor against a real Prometheus', function () {
     const spec: AnalysisMetricSpec = { name: 'ready', query: 'modelgate_model_ready{version="{{version}}"}', direction: 'HigherIsBetter', min: 1 };
     const empty = await client.query(renderQuery(spec.query, { ...vars, version: 'v-none' }));
     assert.deepEqual(empty, { kind: 'vector', samples: [] });
-    assert.equal(judge(spec, empty, undefined, undefined).phase, 'Inconclusive');
+    assert.equal(judge(spec, empty, undefined, undefined, { at: new Date() }).phase, 'Inconclusive');
 
     const bad = await client.query('sum(rate(modelgate_inference_requests_total[1m])');
     assert.ok(bad.kind === 'error');
     assert.equal(bad.errorType, 'BadQuery');
-    assert.equal(judge(spec, bad, undefined, undefined).phase, 'Error');
+    assert.equal(judge(spec, bad, undefined, undefined, { at: new Date() }).phase, 'Error');
 
     const range = await client.query('up[1m]');
     assert.ok(range.kind === 'error' && range.errorType === 'BadQuery' && /range vector/.test(range.message));
@@ -113,7 +113,7 @@ describe('monitor against a real Prometheus', function () {
     const v = await valueWhen(query, (x) => Math.abs(x - 0.2) < 1e-9);
     assert.equal(v, 0.2);
     const metric: AnalysisMetricSpec = { name: 'conversion-rate', query: CONVERSION_RATE, direction: 'HigherIsBetter', min: 0.1, maxRelativeDegradation: 0.1 };
-    const ok = judge(metric, await client.query(query), 0.21, undefined, { query });
+    const ok = judge(metric, await client.query(query), 0.21, undefined, { at: new Date(), query });
     assert.equal(ok.phase, 'Successful', ok.message);
     assert.equal(ok.severity, 'MINOR');
   });
@@ -153,7 +153,7 @@ describe('monitor against a real Prometheus', function () {
     };
     const metric = spec.metrics?.[0] as AnalysisMetricSpec;
     const secondPhase = `(${convs} - ${c0 + phase1.conversions}) / (${clicks} - ${k0 + phase1.clicks})`;
-    const measurement = judge(metric, await client.query(secondPhase), phase1.conversions / phase1.clicks, undefined);
+    const measurement = judge(metric, await client.query(secondPhase), phase1.conversions / phase1.clicks, undefined, { at: new Date() });
     assert.equal(measurement.phase, 'Failed', measurement.message);
     assert.equal(measurement.severity, 'CRITICAL');
     const decision = decide(spec, updateCounts(undefined, [measurement]), [measurement], 30);
@@ -169,7 +169,7 @@ describe('monitor against a real Prometheus', function () {
     const down = await client.query(query);
     assert.ok(down.kind === 'error');
     assert.equal(down.errorType, 'Unreachable');
-    const m1 = judge(metric, down, undefined, undefined);
+    const m1 = judge(metric, down, undefined, undefined, { at: new Date() });
     assert.equal(m1.phase, 'Error');
     let counts = updateCounts(undefined, [m1, m1]);
     assert.equal(counts.ready?.error, 2);
@@ -181,7 +181,7 @@ describe('monitor against a real Prometheus', function () {
     assert.equal(scalarOf(before), 1);
     // ... and fresh scrapes arrive after the restart.
     await valueWhen(`max(timestamp(up{job="inference",instance="${instance}"}))`, (t) => t > restartedAt, 20_000);
-    const m2 = judge(metric, await client.query(query), undefined, undefined);
+    const m2 = judge(metric, await client.query(query), undefined, undefined, { at: new Date() });
     assert.equal(m2.phase, 'Successful', m2.message);
     counts = updateCounts(counts, [m2]);
     assert.deepEqual(counts.ready, { successful: 1, failed: 0, inconclusive: 0, error: 0 });

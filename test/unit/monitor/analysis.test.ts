@@ -64,15 +64,15 @@ describe('monitor/analysis judge', () => {
   });
 
   it('is Inconclusive for an empty vector, NaN, too few series, and a missing baseline', () => {
-    assert.equal(judge(cvr, vector(), 0.2, undefined).phase, 'Inconclusive');
-    assert.equal(judge(cvr, vector(Number.NaN), 0.2, undefined).phase, 'Inconclusive');
-    assert.equal(judge(cvr, { kind: 'scalar', value: Number.NaN }, undefined, undefined).phase, 'Inconclusive');
-    assert.equal(judge(cvr, vector(0.2), 0.2, undefined, { minSamples: 2 }).phase, 'Inconclusive');
+    assert.equal(judge(cvr, vector(), 0.2, undefined, { at }).phase, 'Inconclusive');
+    assert.equal(judge(cvr, vector(Number.NaN), 0.2, undefined, { at }).phase, 'Inconclusive');
+    assert.equal(judge(cvr, { kind: 'scalar', value: Number.NaN }, undefined, undefined, { at }).phase, 'Inconclusive');
+    assert.equal(judge(cvr, vector(0.2), 0.2, undefined, { at, minSamples: 2 }).phase, 'Inconclusive');
     // A NaN beside passing series is not a pass ...
-    assert.equal(judge({ ...cvr, min: 0.1 }, vector(0.2, Number.NaN), undefined, undefined).phase, 'Inconclusive');
+    assert.equal(judge({ ...cvr, min: 0.1 }, vector(0.2, Number.NaN), undefined, undefined, { at }).phase, 'Inconclusive');
     // ... but a failing series still fails.
-    assert.equal(judge({ ...cvr, min: 0.1 }, vector(0.05, Number.NaN), undefined, undefined).phase, 'Failed');
-    const noBase = judge({ ...cvr, maxRelativeDegradation: 0.1 }, vector(0.2), undefined, undefined);
+    assert.equal(judge({ ...cvr, min: 0.1 }, vector(0.05, Number.NaN), undefined, undefined, { at }).phase, 'Failed');
+    const noBase = judge({ ...cvr, maxRelativeDegradation: 0.1 }, vector(0.2), undefined, undefined, { at });
     assert.equal(noBase.phase, 'Inconclusive');
     assert.match(noBase.message ?? '', /no usable baseline/);
   });
@@ -88,49 +88,49 @@ describe('monitor/analysis judge', () => {
   });
 
   it('fails absolute bounds on the worst series in each direction', () => {
-    const low = judge({ ...cvr, min: 0.1 }, vector(0.3, 0.05, 0.2), undefined, undefined);
+    const low = judge({ ...cvr, min: 0.1 }, vector(0.3, 0.05, 0.2), undefined, undefined, { at });
     assert.equal(low.phase, 'Failed');
     assert.equal(low.value, 0.05);
     assert.match(low.message ?? '', /pod="p1"/);
-    const high = judge({ ...latency, max: 0.25 }, vector(0.1, 0.3, 0.2), undefined, undefined);
+    const high = judge({ ...latency, max: 0.25 }, vector(0.1, 0.3, 0.2), undefined, undefined, { at });
     assert.equal(high.phase, 'Failed');
     assert.equal(high.value, 0.3);
     assert.equal(high.bound, 'max 0.25');
     // +Inf latency is a value, and a bad one.
-    assert.equal(judge({ ...latency, max: 1 }, vector(0.1, Number.POSITIVE_INFINITY), undefined, undefined).phase, 'Failed');
+    assert.equal(judge({ ...latency, max: 1 }, vector(0.1, Number.POSITIVE_INFINITY), undefined, undefined, { at }).phase, 'Failed');
   });
 
   it('compares the worst series with the baseline for the relative bound', () => {
     // HigherIsBetter: the lowest series (0.17, 15% worse) counts, not the mean.
-    const r = judge({ ...cvr, maxRelativeDegradation: 0.1 }, vector(0.25, 0.17, 0.22), 0.2, undefined);
+    const r = judge({ ...cvr, maxRelativeDegradation: 0.1 }, vector(0.25, 0.17, 0.22), 0.2, undefined, { at });
     assert.equal(r.phase, 'Failed');
     assert.equal(r.value, 0.17);
     assert.equal(r.severity, 'MODERATE');
     // LowerIsBetter: the highest series counts.
-    const l = judge({ ...latency, maxRelativeDegradation: 0.1 }, vector(0.1, 0.125), 0.1, undefined);
+    const l = judge({ ...latency, maxRelativeDegradation: 0.1 }, vector(0.1, 0.125), 0.1, undefined, { at });
     assert.equal(l.phase, 'Failed');
     assert.equal(l.value, 0.125);
     // Better than baseline is fine.
-    assert.equal(judge({ ...latency, maxRelativeDegradation: 0.1 }, vector(0.05), 0.1, undefined).severity, 'NONE');
+    assert.equal(judge({ ...latency, maxRelativeDegradation: 0.1 }, vector(0.05), 0.1, undefined, { at }).severity, 'NONE');
   });
 
   it('handles a zero baseline without dividing by zero', () => {
     const spec = { ...latency, maxRelativeDegradation: 0.1 };
-    const same = judge(spec, vector(0), 0, undefined);
+    const same = judge(spec, vector(0), 0, undefined, { at });
     assert.equal(same.phase, 'Successful');
-    const worse = judge(spec, vector(0.01), 0, undefined);
+    const worse = judge(spec, vector(0.01), 0, undefined, { at });
     assert.equal(worse.phase, 'Inconclusive');
     assert.equal(worse.severity, undefined, 'no CRITICAL fast path from an undefined ratio');
     assert.match(worse.message ?? '', /baseline of 0/);
     // An absolute bound still decides.
-    assert.equal(judge({ ...spec, max: 0.005 }, vector(0.01), 0, undefined).phase, 'Failed');
+    assert.equal(judge({ ...spec, max: 0.005 }, vector(0.01), 0, undefined, { at }).phase, 'Failed');
   });
 
   it('marks a CRITICAL degradation Failed even without a relative bound, using the given bands', () => {
-    const r = judge(cvr, vector(0.12), 0.2, undefined); // 40% worse
+    const r = judge(cvr, vector(0.12), 0.2, undefined, { at }); // 40% worse
     assert.equal(r.phase, 'Failed');
     assert.equal(r.severity, 'CRITICAL');
-    const wide = judge(cvr, vector(0.12), 0.2, { minor: 0.1, moderate: 0.3, severe: 0.5 });
+    const wide = judge(cvr, vector(0.12), 0.2, { minor: 0.1, moderate: 0.3, severe: 0.5 }, { at });
     assert.equal(wide.phase, 'Successful');
     assert.equal(wide.severity, 'SEVERE');
   });
