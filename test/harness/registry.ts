@@ -23,6 +23,8 @@ export interface Registry {
   user: { username: string; password: string };
   /** Pushes `body` as the one blob of an OCI image manifest tagged `tag`; returns the manifest digest. */
   push(repository: string, tag: string, body: Buffer, mediaType?: string): Promise<{ manifestDigest: string; blobDigest: string }>;
+  /** Deletes a blob through the registry API (its manifest stays, pointing at nothing). */
+  deleteBlob(repository: string, digest: string): Promise<void>;
   /** A kubernetes.io/dockerconfigjson `.dockerconfigjson` value for the given credentials (for `host`, default this.host). */
   dockerConfig(username: string, password: string, host?: string): string;
   /** The token service's port on 127.0.0.1. */
@@ -142,12 +144,17 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<Registr
     },
     dockerConfig: (username, password, at = host) => JSON.stringify({ auths: { [at]: { username, password, auth: Buffer.from(`${username}:${password}`).toString('base64') } } }),
     push: (repository, tag, body, mediaType) => push(host, realm, user, repository, tag, body, mediaType),
+    deleteBlob: async (repository, digest) => {
+      const auth = `Bearer ${await pushToken(realm, user, repository, 'delete')}`;
+      const r = await fetch(`http://${host}/v2/${repository}/blobs/${digest}`, { method: 'DELETE', headers: { authorization: auth } });
+      if (r.status !== 202) throw new Error(`blob DELETE answered ${r.status}: ${await r.text()}`);
+    },
   };
   return reg;
 }
 
-async function pushToken(realm: string, user: { username: string; password: string }, repository: string): Promise<string> {
-  const r = await fetch(`${realm}?service=${SERVICE}&scope=repository:${repository}:pull,push`, {
+async function pushToken(realm: string, user: { username: string; password: string }, repository: string, actions = 'pull,push'): Promise<string> {
+  const r = await fetch(`${realm}?service=${SERVICE}&scope=repository:${repository}:${actions}`, {
     headers: { authorization: `Basic ${Buffer.from(`${user.username}:${user.password}`).toString('base64')}` },
   });
   if (r.status !== 200) throw new Error(`token service answered ${r.status}`);

@@ -171,6 +171,17 @@ describe('oci:// against docker-registry 2.8 (real registry, token auth)', funct
     );
   });
 
+  it('a manifest whose blob is gone: FetchFailed naming BLOB_UNKNOWN and the blob', async () => {
+    const bytes = Buffer.from('a model whose blob is deleted after the push');
+    const { blobDigest } = await reg.push('ml/orphan', '1.0.0', bytes);
+    await reg.deleteBlob('ml/orphan', blobDigest);
+    await rejectsWith(
+      fetcher().fetch({ uri: `oci://${reg.host}/ml/orphan:1.0.0`, digest: blobDigest, oci: { plainHttp: true }, credentials: creds() }, signal()),
+      'FetchFailed',
+      new RegExp(`answered BLOB_UNKNOWN \\(HTTP 404\\) for the blob ${blobDigest}`),
+    );
+  });
+
   it('plain http to an untrusted registry is refused before any connection', async () => {
     const f = new ArtifactFetcher({ cacheDir: await tempDir('oci-cache-') });
     await rejectsWith(f.fetch({ uri: `oci://${reg.host}/ml/ranker:1.4.0`, digest: DIGEST, oci: { plainHttp: true }, credentials: creds() }, signal()), 'ForbiddenDestination', /plain http/);
