@@ -9,7 +9,10 @@
 // validation Job whose pod reads the Secret from a volume, v2 in the operator's pod.
 // The stores listen on the host's loopback; pods reach them through LocalNode.relayToHost.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ANNOTATIONS, CREDENTIALS_MOUNT, CREDENTIALS_VOLUME, STORE_ENV, type ModelCheckpoint } from '../../src/api/types.js';
 import { SECRETS_DIR } from '../../src/validation/job-spec.js';
@@ -45,6 +48,14 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
   /** What pods use: http://10.244.0.1:<port> for S3, 10.244.0.1:<port> for the registry. */
   let s3Endpoint: string;
   let regHost: string;
+  const WEB_PASSWORD = 'web-model-password-0123';
+  let web: https.Server;
+  let webCa: string;
+  /** https://10.244.0.1:<port>: the TLS model server as pods reach it. */
+  let webBase: string;
+  const webFiles = new Map<string, Buffer>();
+  /** Authorized GETs per path. */
+  const webGets = new Map<string, number>();
 
   before(async function () {
     this.timeout(1_800_000);
@@ -61,10 +72,24 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
     c.node.relayToHost('stores-oci-token', tokenRelayPort, reg.tokenPort);
     regHost = new URL(c.node.relayToHost('stores-oci', regRelayPort, Number(reg.host.split(':')[1]))).host;
     await s3.createBucket('models');
+    // An https model server with basic auth and a certificate from a CA of this run (for the pod-network address).
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'web.key', '-out', 'web.crt', '-subj', '/CN=10.244.0.1', '-addext', 'subjectAltName=IP:10.244.0.1', '-days', '1'], { cwd: dir, stdio: 'ignore' });
+    webCa = readFileSync(path.join(dir, 'web.crt'), 'utf8');
+    web = https.createServer({ key: readFileSync(path.join(dir, 'web.key')), cert: webCa }, (req, res) => {
+      const body = webFiles.get(req.url ?? '');
+      if (req.headers.authorization !== `Basic ${Buffer.from(`ml:${WEB_PASSWORD}`).toString('base64')}`) return res.writeHead(401, { 'www-authenticate': 'Basic realm="models"' }).end();
+      if (!body) return res.writeHead(404).end();
+      webGets.set(req.url ?? '', (webGets.get(req.url ?? '') ?? 0) + 1);
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((ok) => web.listen(0, '127.0.0.1', ok));
+    webBase = c.node.relayToHost('stores-https', await freePort(), (web.address() as AddressInfo).port).replace(/^http:/, 'https:');
     await ensureInClusterOperator(c);
   });
 
   after(async () => {
+    web?.closeAllConnections();
+    web?.close();
     await s3?.stop();
     await reg?.stop();
     await store?.stop();
@@ -195,5 +220,34 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
     assert.equal(env[STORE_ENV.s3Endpoint], s3Endpoint);
     assert.equal(credentialsVolume(d), 'model-store');
     await servedBy(ns, 'v1', sha256Digest(v1));
+  });
+
+  it('https:// with basic auth and a private CA from a Secret: validated, and the pods fetch it with the mounted Secret', async () => {
+    const ns = await freshNamespace(c.cp, 'stores-https');
+    const v0 = fixture('cancer-logreg-weak.onnx');
+    const v0File = path.join(dir, `${ns}-v0.onnx`);
+    writeFileSync(v0File, v0);
+    await apply(c.cp, ns, outcomesSecret(), sampleDeployment('ranker', store.put(v0File), sha256Digest(v0), 'v0'));
+    await rolloutStatus(c, ns, 'ranker', 240);
+    const v1 = fixture('cancer-logreg.onnx');
+    webFiles.set(`/${ns}/v1.onnx`, v1);
+    webFiles.set(`/${ns}/holdout.npz`, holdout);
+    const access = { secretRef: { name: 'model-web' } };
+    await apply(c.cp, ns, secret('model-web', { username: 'ml', password: WEB_PASSWORD, 'ca.crt': webCa }),
+      checkpointFor('v1', { uri: `${webBase}/${ns}/v1.onnx`, digest: sha256Digest(v1), ...access }, {
+        holdout: { dataset: { uri: `${webBase}/${ns}/holdout.npz`, digest: sha256Digest(holdout), ...access }, task: 'classification' },
+      }));
+    const d1 = await waitForCheckpoint(c.cp, ns, 'v1', phaseIs('Healthy', 'Failed', 'Rejected'), 240_000);
+    assert.equal(d1.status?.phase, 'Healthy', JSON.stringify(d1.status?.conditions));
+    assert.ok(stageVerdicts(d1).includes('holdout:Passed'), stageVerdicts(d1).join(', '));
+    const d = await deployment(ns);
+    const env = envOf(d);
+    assert.equal(env.MODEL_URI, `${webBase}/${ns}/v1.onnx`);
+    assert.equal(env[STORE_ENV.credentialsSecret], 'model-web');
+    assert.equal(credentialsVolume(d), 'model-web');
+    assert.ok(!JSON.stringify(d).includes(WEB_PASSWORD), 'no Secret value in the Deployment');
+    await servedBy(ns, 'v1', sha256Digest(v1));
+    // The operator and both new pods downloaded it with the Secret's password, trusting the Secret's CA.
+    assert.ok((webGets.get(`/${ns}/v1.onnx`) ?? 0) >= 3, `authorized model downloads: ${webGets.get(`/${ns}/v1.onnx`)}`);
   });
 });
