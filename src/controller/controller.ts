@@ -15,7 +15,8 @@ import { inReconcile, withReconcileFields } from './context.js';
 import { JobRegistry } from './jobs.js';
 import { runWorkers, WorkQueue } from './queue.js';
 import type { RetryPolicy } from './phases.js';
-import { Reconciler, type Analyzer, type AuditLog, type Logger, type ReconcileObserver, type ValidationJobRunner } from './reconciler.js';
+import type { Analyzer } from '../monitor/guard.js';
+import { Reconciler, type AuditLog, type Logger, type ReconcileObserver, type ValidationJobRunner } from './reconciler.js';
 import { digestsToKeep } from '../validation/cache-budget.js';
 
 interface KObj {

@@ -5,13 +5,14 @@ import { CONDITION, setCondition } from '../api/conditions.js';
 import { REASON } from '../api/reasons.js';
 import {
   ANNOTATIONS, API_VERSION, DEFAULT_MODEL_ENV, FINALIZER, KIND,
-  type AnalysisStatus, type AnalysisTemplate, type AnalysisTemplateRef, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type ResolvedAnalysis, type RollbackPoint, type ValidationJobOverrides, type ValidationRunner,
+  type AnalysisTemplate, type AnalysisTemplateRef, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type ResolvedAnalysis, type RollbackPoint, type ValidationJobOverrides, type ValidationRunner,
 } from '../api/types.js';
 import { isConflict, isNotFound } from '../kube/client.js';
 import type { Checkpoints } from '../kube/checkpoints.js';
 import { storeAccessOf } from '../api/store-env.js';
 import { claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
 import type { EventRecorder, EventType } from '../kube/events.js';
+import type { Analyzer } from '../monitor/guard.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
 import { StageError, type BaselineRef, type CheckpointValidator, type FetchedArtifact, type RequestCredentials, type ValidationReport, type ValidationRequest } from '../validation/contract.js';
 import { runnerOf, type CheckpointRef } from '../validation/job-spec.js';
@@ -30,24 +31,9 @@ export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
 }
 
-/** What the live guard answers for one look at Prometheus. */
-export interface AnalysisOutcome {
-  analysis: AnalysisStatus;
-  action: 'Continue' | 'Rollback' | 'Hold' | 'Healthy';
-  reason: string;
-  message: string;
-  requeueAfterMs: number;
-}
-
 /** Reads analysis templates (the cache when synced); undefined when the template does not exist. */
 export interface TemplateReader {
   read(ref: AnalysisTemplateRef, namespace: string): Promise<AnalysisTemplate | undefined>;
-}
-
-export interface Analyzer {
-  analyze(cp: ModelCheckpoint, now: Date, signal?: AbortSignal): Promise<AnalysisOutcome>;
-  /** Why this checkpoint's analysis may not run at all (a Prometheus URL the operator may not ask), checked before the deploy. */
-  refusal?(cp: ModelCheckpoint): { reason: typeof REASON.PrometheusUrlNotAllowed; message: string } | undefined;
 }
 
 /** Numbers the reconciler reports; the operator wires them to prom-client. */

@@ -1,6 +1,6 @@
 // The live guard's parts for the operator: a Prometheus client per URL, the analyzer, the
 // audit trail, and the measurement metrics.
-import { PrometheusAnalyzer } from '../controller/analyzer.js';
+import { PrometheusAnalyzer } from '../monitor/guard.js';
 import { ConfigMapAudit } from '../controller/audit.js';
 import { Checkpoints } from '../kube/checkpoints.js';
 import type { KubeClient } from '../kube/client.js';

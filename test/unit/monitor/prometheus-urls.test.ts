@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import type { ModelCheckpoint } from '../../../src/api/types.js';
 import { REASON } from '../../../src/api/reasons.js';
-import { PrometheusAnalyzer } from '../../../src/controller/analyzer.js';
+import { PrometheusAnalyzer } from '../../../src/monitor/guard.js';
 import { normalizePrometheusUrl, PrometheusUrlPolicy, type MetricProvider } from '../../../src/monitor/prometheus.js';
 
 const checkpoint = (prometheusUrl?: string): ModelCheckpoint => ({
@@ -19,7 +19,7 @@ const checkpoint = (prometheusUrl?: string): ModelCheckpoint => ({
   },
 } as unknown as ModelCheckpoint);
 
-describe('Prometheus URL allow-list (monitor/prometheus.ts, controller/analyzer.ts)', () => {
+describe('Prometheus URL allow-list (monitor/prometheus.ts, monitor/guard.ts)', () => {
   it('normalizes a URL: no trailing slash, query or fragment; other schemes are none', () => {
     assert.equal(normalizePrometheusUrl('http://Prom:9090/'), 'http://prom:9090');
     assert.equal(normalizePrometheusUrl('https://p.example/prefix/?x=1#f'), 'https://p.example/prefix');

@@ -1,14 +1,31 @@
-// The live guard's step for one checkpoint: measure each metric in Prometheus once per
-// interval, judge it, count it, decide. Fetching (MetricProvider) and judging (analysis.ts,
-// pure) stay apart; this file only sequences them and keeps the state in status. The metrics are
-// the ones recorded in status when the analysis started (templates resolved), not the spec's.
+// The live guard for one checkpoint: measure each metric in Prometheus once per interval, judge
+// it, count it, decide. The whole path lives in this folder, as in Argo Rollouts' analysis
+// package: the provider (prometheus.ts, the only I/O, injected), the PromQL templates and the
+// judge (analysis.ts, pure), the templates (templates.ts) and this file, which only sequences
+// them and keeps the state in status. The metrics are the ones recorded in status when the
+// analysis started (templates resolved), not the spec's. The reconciler sees only `Analyzer`.
 import type { AnalysisMetricSpec, AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
 import {
   ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, judge, renderQuery, updateCounts, type QueryVars,
-} from '../monitor/analysis.js';
+} from './analysis.js';
 import { REASON } from '../api/reasons.js';
-import type { MetricProvider, PrometheusUrlPolicy } from '../monitor/prometheus.js';
-import type { AnalysisOutcome, Analyzer } from './reconciler.js';
+import type { MetricProvider, PrometheusUrlPolicy } from './prometheus.js';
+
+/** What the live guard answers for one look at Prometheus. */
+export interface AnalysisOutcome {
+  analysis: AnalysisStatus;
+  action: 'Continue' | 'Rollback' | 'Hold' | 'Healthy';
+  reason: string;
+  message: string;
+  requeueAfterMs: number;
+}
+
+/** The live guard as the reconciler calls it. */
+export interface Analyzer {
+  analyze(cp: ModelCheckpoint, now: Date, signal?: AbortSignal): Promise<AnalysisOutcome>;
+  /** Why this checkpoint's analysis may not run at all (a Prometheus URL the operator may not ask), checked before the deploy. */
+  refusal?(cp: ModelCheckpoint): { reason: typeof REASON.PrometheusUrlNotAllowed; message: string } | undefined;
+}
 
 export interface PrometheusAnalyzerOptions {
   /** A provider for a Prometheus URL (one per URL, reused). */
