@@ -5,7 +5,8 @@ import { CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND, type AnalysisTemplate, type Model
 import type { KubeClient } from '../kube/client.js';
 import { paths } from '../kube/client.js';
 import { Checkpoints } from '../kube/checkpoints.js';
-import { Deployments, factsOf, type DeploymentFacts } from '../kube/deployments.js';
+import { CheckpointCache, DeploymentCache } from '../kube/cache.js';
+import { Deployments } from '../kube/deployments.js';
 import { EventRecorder } from '../kube/events.js';
 import { SupervisedInformer } from '../kube/informer.js';
 import { AnalysisTemplates } from '../kube/templates.js';
@@ -50,8 +51,6 @@ export interface ControllerOptions {
 }
 
 /** Phases a checkpoint passes through on its own; one that stays long in them is stuck. */
-/** How many delivered Deployment versions are remembered per Deployment (see deliveredDeployments). */
-const DELIVERED_KEPT = 256;
 const TRANSIENT_PHASES: ReadonlySet<string> = new Set(['Pending', 'Fetching', 'Validating', 'Validated', 'Deploying', 'Deployed']);
 
 export class Controller {
@@ -73,16 +72,9 @@ export class Controller {
   private readonly stopping = new AbortController();
   /** Checkpoint uid -> namespace/name, from the cache: a finished job's uid finds its key at once. */
   private readonly keyByUid = new Map<string, string>();
-  /** Objects this operator wrote that the informer has not delivered yet (read your own writes). */
-  private readonly written = new Map<string, { cp: ModelCheckpoint; at: number }>();
-  private readonly writtenDeployments = new Map<string, { facts: DeploymentFacts; at: number }>();
-  /**
-   * The resourceVersions the Deployment watch delivered lately, per Deployment: a write whose
-   * version is among them is in the cache already (or behind it), so it must not be served
-   * instead of the cache. Under a storm of other writers the watch can pass our write by several
-   * versions before the write's own response arrives.
-   */
-  private readonly deliveredDeployments = new Map<string, string[]>();
+  /** The informer caches with this operator's own writes on top (read your own writes). */
+  private readonly checkpointCache: CheckpointCache;
+  private readonly deploymentCache: DeploymentCache;
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue({ onDepth: o.onQueueDepth });
@@ -95,10 +87,11 @@ export class Controller {
     this.templateInformer = new SupervisedInformer(o.client, 'modelanalysistemplates', paths.analysisTemplates(), { resyncMs: o.resyncMs, onUp: up('modelanalysistemplates'), onError: informerError('modelanalysistemplates') });
     this.clusterTemplateInformer = new SupervisedInformer(o.client, 'clustermodelanalysistemplates', paths.clusterAnalysisTemplates(), { resyncMs: o.resyncMs, onUp: up('clustermodelanalysistemplates'), onError: informerError('clustermodelanalysistemplates') });
 
+    // First, so a delivered write of ours is known before the key is queued.
+    this.checkpointCache = new CheckpointCache(this.checkpointInformer);
+    this.deploymentCache = new DeploymentCache(this.deploymentInformer);
     const onCheckpoint = (cp: ModelCheckpoint & KObj): void => {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
-      // The watch delivers in resourceVersion order: once our write arrives, the cache is as new.
-      if (this.written.get(key)?.cp.metadata.resourceVersion === cp.metadata.resourceVersion) this.written.delete(key);
       this.index(key, `${cp.metadata.namespace}/${cp.spec?.target?.deployment}`);
       this.indexTemplates(key, templateRefs(cp.spec?.analysis).map((ref) => refKey(ref, cp.metadata.namespace as string)));
       if (cp.metadata.uid) this.keyByUid.set(cp.metadata.uid, key);
@@ -109,7 +102,6 @@ export class Controller {
     this.checkpointInformer.on('resync', onCheckpoint);
     this.checkpointInformer.on('delete', (cp) => {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
-      this.written.delete(key);
       this.index(key, undefined);
       this.indexTemplates(key, []);
       if (cp.metadata.uid) {
@@ -118,14 +110,7 @@ export class Controller {
       }
       this.queue.add(key);
     });
-    const onDeployment = (d: KObj & { metadata?: { resourceVersion?: string } }): void => {
-      const dkey = `${d.metadata?.namespace}/${d.metadata?.name}`;
-      if (this.writtenDeployments.get(dkey)?.facts.resourceVersion === d.metadata?.resourceVersion) this.writtenDeployments.delete(dkey);
-      if (d.metadata?.resourceVersion) {
-        const seen = this.deliveredDeployments.get(dkey) ?? [];
-        seen.push(d.metadata.resourceVersion);
-        this.deliveredDeployments.set(dkey, seen.slice(-DELIVERED_KEPT));
-      }
+    const onDeployment = (d: KObj): void => {
       for (const key of this.byTarget.get(`${d.metadata?.namespace}/${d.metadata?.name}`) ?? []) this.queue.nudge(key);
     };
     for (const ev of ['add', 'update', 'delete', 'resync'] as const) this.deploymentInformer.on(ev, onDeployment);
@@ -142,56 +127,15 @@ export class Controller {
 
     const client = o.client;
     this.reconciler = new Reconciler({
-      checkpoints: new Checkpoints(client),
-      deployments: new Deployments(client),
+      checkpoints: new Checkpoints(client, this.checkpointCache),
+      deployments: new Deployments(client, this.deploymentCache),
       events: new EventRecorder(client, 'modelgate.io/operator', o.identity ?? 'modelgate', (err) => o.log.warn('event not written', { error: String(err) })),
       validator: o.validator,
       jobs: this.jobs,
       ...(o.validationJobs ? { validationJobs: o.validationJobs } : {}),
       ...(o.defaultRunner ? { defaultRunner: o.defaultRunner } : {}),
-      cachedCheckpoint: (ns, name) => this.checkpointInformer.get(name, ns),
-      readCheckpoint: (ns, name) => {
-        const key = `${ns}/${name}`;
-        const cached = this.checkpointInformer.isUp ? this.checkpointInformer.get(name, ns) : undefined;
-        const mine = this.written.get(key);
-        if (mine && Date.now() - mine.at < 5_000 && cached?.metadata.resourceVersion !== mine.cp.metadata.resourceVersion) return mine.cp;
-        this.written.delete(key);
-        return cached;
-      },
-      noteWritten: (cp) => {
-        // The watch may deliver our write before the write's own response arrives: then the
-        // cache is already as new, and anything after it is newer still.
-        const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
-        const cached = this.checkpointInformer.get(cp.metadata.name as string, cp.metadata.namespace);
-        if (cached?.metadata.resourceVersion === cp.metadata.resourceVersion) {
-          // ... and an older write of ours must not be served in its place.
-          this.written.delete(key);
-          return;
-        }
-        this.written.set(key, { cp, at: Date.now() });
-      },
-      cachedDeployment: (ns, name): DeploymentFacts | null | undefined => {
-        const key = `${ns}/${name}`;
-        const d = this.deploymentInformer.isUp ? this.deploymentInformer.get(name, ns) : undefined;
-        const mine = this.writtenDeployments.get(key);
-        const passed = mine?.facts.resourceVersion !== undefined && this.deliveredDeployments.get(key)?.includes(mine.facts.resourceVersion);
-        if (mine && !passed && Date.now() - mine.at < 5_000 && (d as KObj & { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion !== mine.facts.resourceVersion) return mine.facts;
-        this.writtenDeployments.delete(key);
-        // A synced informer that does not hold it is an answer: the Deployment is absent.
-        if (!d) return this.deploymentInformer.isUp ? null : undefined;
-        return factsOf(d);
-      },
-      noteDeploymentWritten: (facts) => {
-        const key = `${facts.namespace}/${facts.name}`;
-        const d = this.deploymentInformer.get(facts.name, facts.namespace) as (KObj & { metadata?: { resourceVersion?: string } }) | undefined;
-        if (d?.metadata?.resourceVersion === facts.resourceVersion || (facts.resourceVersion !== undefined && this.deliveredDeployments.get(key)?.includes(facts.resourceVersion))) {
-          // The cache holds this write or newer: serve the cache, and drop an older write of ours
-          // that would otherwise be served in its place (it said, e.g., the old checkpoint runs).
-          this.writtenDeployments.delete(key);
-          return;
-        }
-        this.writtenDeployments.set(key, { facts, at: Date.now() });
-      },
+      checkpointCache: this.checkpointCache,
+      deploymentCache: this.deploymentCache,
       analyzer: o.analyzer,
       templates: {
         // The synced cache is the answer (absent means absent); before it syncs, the apiserver.

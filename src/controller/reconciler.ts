@@ -8,9 +8,10 @@ import {
   type AnalysisTemplate, type AnalysisTemplateRef, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type ResolvedAnalysis, type RollbackPoint, type ValidationJobOverrides, type ValidationRunner,
 } from '../api/types.js';
 import { isConflict, isNotFound } from '../kube/client.js';
+import type { CheckpointCache, DeploymentCache } from '../kube/cache.js';
 import type { Checkpoints } from '../kube/checkpoints.js';
 import { storeAccessOf } from '../api/store-env.js';
-import { claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
+import { claimOf, claimUid, claimValue, runningModel, type DeploymentFacts, type Deployments, type ModelRef } from '../kube/deployments.js';
 import type { EventRecorder, EventType } from '../kube/events.js';
 import type { Analyzer } from '../monitor/guard.js';
 import { resolveAnalysis, templateRefs, type Resolution } from '../monitor/templates.js';
@@ -58,24 +59,16 @@ export interface ReconcilerDeps {
   events: EventRecorder;
   validator: CheckpointValidator;
   jobs: JobRegistry;
-  /** The checkpoint cache (informer), to judge claim liveness and find production checkpoints. */
-  cachedCheckpoint: (namespace: string, name: string) => ModelCheckpoint | undefined;
   /**
-   * The checkpoint as the cache knows it, or as this operator last wrote it when the cache has
-   * not caught up yet (read your own writes). Undefined: read it from the apiserver.
+   * The informer caches with this operator's own writes on top (src/kube/cache.ts; the
+   * Checkpoints and Deployments above record their writes there themselves). `cached` is the
+   * informer's copy alone, to judge claim liveness and find production checkpoints; `read` is our
+   * own newer write, else the synced cache, undefined meaning "ask the apiserver". A Deployment
+   * read is null when the synced cache holds no such Deployment. Writes that depend on a read
+   * carry its resourceVersion, so a stale read costs one 409 and a fresh retry, never a wrong write.
    */
-  readCheckpoint?: (namespace: string, name: string) => ModelCheckpoint | undefined;
-  /** Told about every object this reconciler wrote, for readCheckpoint. */
-  noteWritten?: (cp: ModelCheckpoint) => void;
-  /** Told about every Deployment this reconciler wrote, for cachedDeployment. */
-  noteDeploymentWritten?: (facts: DeploymentFacts) => void;
-  /**
-   * The Deployment from the cache, or as this operator last wrote it until the watch catches up;
-   * null when the synced cache holds no such Deployment, undefined when the cache cannot say.
-   * Writes that depend on it carry its resourceVersion, so a stale read costs one 409 and a
-   * fresh retry, never a wrong write.
-   */
-  cachedDeployment: (namespace: string, name: string) => DeploymentFacts | null | undefined;
+  checkpointCache: Pick<CheckpointCache, 'cached' | 'read'>;
+  deploymentCache: Pick<DeploymentCache, 'read'>;
   analyzer?: Analyzer;
   /** The analysis templates checkpoints reference. */
   templates: TemplateReader;
@@ -148,7 +141,7 @@ export class Reconciler {
     const [namespace, name] = key.split('/') as [string, string];
     for (let attempt = 0; ; attempt++) {
       // The first pass reads the cache; after a 409 the apiserver's current object.
-      const cp = attempt === 0 ? (this.d.readCheckpoint?.(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
+      const cp = attempt === 0 ? (this.d.checkpointCache.read(namespace, name) ?? (await this.d.checkpoints.get(namespace, name))) : await this.d.checkpoints.get(namespace, name);
       if (!cp) return; // deleted: the finalizer already cleaned up
       const target = cp.metadata.deletionTimestamp ? undefined : await this.readTarget(cp, attempt > 0);
       const fold = new FoldedWrites(cp.metadata.uid as string);
@@ -249,7 +242,7 @@ export class Reconciler {
     const ns = cp.metadata.namespace as string;
     // null: the synced cache knows it is absent, so a stalled checkpoint costs no GET; the
     // watch brings it back when the Deployment appears.
-    const cached = fresh ? undefined : this.d.cachedDeployment(ns, cp.spec.target.deployment);
+    const cached = fresh ? undefined : this.d.deploymentCache.read(ns, cp.spec.target.deployment);
     if (cached === null) return undefined;
     return cached ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
   }
@@ -319,13 +312,12 @@ export class Reconciler {
 
   /** A claim is live while its holder exists and is on its way to (or in) production. */
   private claimIsLive(namespace: string, facts: DeploymentFacts, holderUid: string): boolean {
-    const value = facts.annotations[ANNOTATIONS.claim] ?? '';
-    const holderName = value.slice(0, value.lastIndexOf('/'));
+    const holderName = claimOf(facts)?.name ?? '';
     // A holder this operator is reconciling right now may have just claimed, its status (Fetching
     // to Deploying, in one folded write) still in flight: live. Else our own last write of it
     // when the cache has not caught up, then the cache.
     if (this.folds.get(`${namespace}/${holderName}`)?.uid === holderUid) return true;
-    const holder = this.d.readCheckpoint?.(namespace, holderName) ?? this.d.cachedCheckpoint(namespace, holderName);
+    const holder = this.d.checkpointCache.read(namespace, holderName) ?? this.d.checkpointCache.cached(namespace, holderName);
     if (!holder || holder.metadata.uid !== holderUid || holder.metadata.deletionTimestamp) return false;
     return CLAIMING_PHASES.has(holder.status?.phase ?? 'Pending');
   }
@@ -340,7 +332,7 @@ export class Reconciler {
       case 'AddFinalizer': {
         // No separate Pending write: the next pass writes Fetching, or Pending with the reason
         // it stalls, one round trip sooner.
-        this.written(await this.d.checkpoints.setFinalizer(cp, true));
+        await this.d.checkpoints.setFinalizer(cp, true);
         return { requeueAfterMs: 0 };
       }
       case 'Restart':
@@ -531,7 +523,7 @@ export class Reconciler {
     if (!facts) return undefined;
     const running = runningModel(facts, cp.spec.target.container, cp.spec.target.modelEnv);
     if (!running.uid || !running.checkpoint || running.uid === cp.metadata.uid) return undefined;
-    const prod = this.d.cachedCheckpoint(cp.metadata.namespace as string, running.checkpoint);
+    const prod = this.d.checkpointCache.cached(cp.metadata.namespace as string, running.checkpoint);
     if (!prod || prod.metadata.uid !== running.uid) return undefined;
     return { checkpoint: running.checkpoint, version: prod.spec.version, artifact: prod.spec.artifact, training: prod.spec.training };
   }
@@ -562,7 +554,7 @@ export class Reconciler {
     const keep = Math.max(0, (this.d.rollbackHistory ?? 5) - 1);
     // The cache may not have seen the replaced checkpoint's own deploy yet (it went live a moment
     // ago): without its deployment record there, its chain is read from the apiserver.
-    let prev = rollbackPoint ? this.d.cachedCheckpoint(ns, rollbackPoint.checkpoint) : undefined;
+    let prev = rollbackPoint ? this.d.checkpointCache.cached(ns, rollbackPoint.checkpoint) : undefined;
     if (rollbackPoint && (!prev || prev.metadata.uid !== rollbackPoint.uid || !prev.status?.deployment)) prev = await this.d.checkpoints.get(ns, rollbackPoint.checkpoint);
     const earlier = prev && prev.metadata.uid === rollbackPoint?.uid
       ? [prev.status?.deployment?.rollbackPoint, ...(prev.status?.deployment?.earlierRollbackPoints ?? [])].filter((p): p is RollbackPoint => p !== undefined && p.uid !== v.uid).slice(0, keep)
@@ -577,7 +569,7 @@ export class Reconciler {
     // Both writes settle before a failure is thrown: a conflict retried with a fresh read must
     // not race the other write still in flight (the read would miss it and decide on old state).
     const [wroteStatus, wroteClaim] = await Promise.allSettled([this.writeStatus(cp, status), claiming]);
-    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.claimed(this.wroteDeployment(wroteClaim.value));
+    if (wroteClaim.status === 'fulfilled' && wroteClaim.value) this.claimed(wroteClaim.value);
     if (wroteStatus.status === 'rejected') throw wroteStatus.reason;
     if (wroteClaim.status === 'rejected') throw wroteClaim.reason;
     const claimedNow = wroteClaim.value;
@@ -597,7 +589,7 @@ export class Reconciler {
         // Lost the claim between claiming and patching: back to waiting, nothing deployed.
         return this.transition(cp, fresh, 'Validated', REASON.AwaitingClaim, 'another checkpoint took the claim on the Deployment first');
       }
-      this.claimed(this.wroteDeployment(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid))));
+      this.claimed(await this.d.deployments.setClaim(fresh, claimValue(cp.metadata.name as string, v.uid)));
       return { requeueAfterMs: 0 };
     }
     const key = `${ns}/${fresh.name}`;
@@ -611,7 +603,7 @@ export class Reconciler {
     }
     this.claimedAt.delete(key);
     const model: ModelRef = { checkpoint: cp.metadata.name as string, uid: v.uid, version: cp.spec.version, uri: cp.spec.artifact.uri, digest: cp.spec.artifact.digest, access: storeAccessOf(cp.spec.artifact) };
-    const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv));
+    const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv);
     this.d.afterDeploymentPatch?.();
     this.d.observer?.deployed?.();
     // Deployed only once the new pods are available: until then Deploying, saying what it waits for.
@@ -703,7 +695,7 @@ export class Reconciler {
     const fresh = facts ?? (await this.d.deployments.read(ns, cp.spec.target.deployment));
     if (!fresh) return { requeueAfterMs: 0 };
     const model: ModelRef = { checkpoint: point.checkpoint, uid: point.uid, version: point.version, uri: point.uri, digest: point.digest, access: storeAccessOf(point) };
-    const patched = this.wroteDeployment(await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid));
+    const patched = await this.d.deployments.applyModel(fresh, cp.spec.target.container, model, cp.spec.target.modelEnv, cp.metadata.uid);
     this.d.observer?.rolledBack?.(reason);
     await this.d.audit?.record(ns, fresh.name, {
       action: 'rollback', from: cp.metadata.name, fromVersion: cp.spec.version, to: point.checkpoint, toVersion: point.version, reason, message,
@@ -718,7 +710,7 @@ export class Reconciler {
   /** Clears a handled rollback request; keeps the in-memory status (the caller writes it next). */
   private async withoutRollbackRequest(cp: ModelCheckpoint): Promise<ModelCheckpoint> {
     if (!cp.metadata.annotations?.[ANNOTATIONS.rollbackRequest]) return cp;
-    const updated = this.written(await this.d.checkpoints.clearAnnotation(cp, ANNOTATIONS.rollbackRequest));
+    const updated = await this.d.checkpoints.clearAnnotation(cp, ANNOTATIONS.rollbackRequest);
     return { ...updated, status: cp.status };
   }
 
@@ -726,19 +718,13 @@ export class Reconciler {
   private async releaseClaim(cp: ModelCheckpoint, known?: DeploymentFacts): Promise<void> {
     const ns = cp.metadata.namespace as string;
     if (known && claimUid(known) !== cp.metadata.uid) return;
-    const released = await this.d.deployments.releaseClaim(ns, cp.spec.target.deployment, claimValue(cp.metadata.name as string, cp.metadata.uid as string));
-    if (released) this.wroteDeployment(released);
+    await this.d.deployments.releaseClaim(ns, cp.spec.target.deployment, claimValue(cp.metadata.name as string, cp.metadata.uid as string));
   }
 
   /** Notes when this operator claimed a Deployment (patchDeployment waits for the status write that follows). */
   private claimed(facts: DeploymentFacts): void {
     this.claimedAt.set(`${facts.namespace}/${facts.name}`, { at: Date.now(), generation: facts.generation });
     if (this.claimedAt.size > 10_000) this.claimedAt.clear();
-  }
-
-  private wroteDeployment(facts: DeploymentFacts): DeploymentFacts {
-    this.d.noteDeploymentWritten?.(facts);
-    return facts;
   }
 
   private async finalize(cp: ModelCheckpoint): Promise<ReconcileResult> {
@@ -762,7 +748,7 @@ export class Reconciler {
     const fold = this.folds.get(keyOf(cp));
     if (fold?.deferring) return fold.defer(cp, status);
     await fold?.ready();
-    const written = this.written(await this.d.checkpoints.writeStatus(cp, status));
+    const written = await this.d.checkpoints.writeStatus(cp, status);
     // This write carries the folded phases (it was computed from their status): their Events now.
     await fold?.landed();
     return written;
@@ -773,11 +759,6 @@ export class Reconciler {
     const fold = this.folds.get(keyOf(cp));
     if (fold?.deferring) fold.queue(fn);
     else await fn();
-  }
-
-  private written(cp: ModelCheckpoint): ModelCheckpoint {
-    this.d.noteWritten?.(cp);
-    return cp;
   }
 
   private event(cp: ModelCheckpoint, type: EventType, reason: string, action: string, note: string): void {

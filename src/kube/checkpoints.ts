@@ -3,9 +3,17 @@
 // between turns into 409 Conflict and the reconcile starts again from a fresh read.
 import { API_VERSION, FINALIZER, KIND, type ModelCheckpoint, type ModelCheckpointStatus } from '../api/types.js';
 import { paths, type KubeClient } from './client.js';
+import type { WriteNotes } from './deployments.js';
 
 export class Checkpoints {
-  constructor(private readonly client: KubeClient) {}
+  /** `notes` is told about every checkpoint a write returned (read-your-own-writes, cache.ts). */
+  constructor(private readonly client: KubeClient, private readonly notes?: WriteNotes<ModelCheckpoint>) {}
+
+  private async noted(write: Promise<ModelCheckpoint>): Promise<ModelCheckpoint> {
+    const cp = await write;
+    this.notes?.wrote(cp);
+    return cp;
+  }
 
   get(namespace: string, name: string): Promise<ModelCheckpoint | undefined> {
     return this.client.find<ModelCheckpoint>(paths.checkpoint(namespace, name));
@@ -19,31 +27,31 @@ export class Checkpoints {
   writeStatus(cp: ModelCheckpoint, status: ModelCheckpointStatus): Promise<ModelCheckpoint> {
     const ns = cp.metadata.namespace as string;
     const name = cp.metadata.name as string;
-    return this.client.put<ModelCheckpoint>(paths.checkpointStatus(ns, name), {
+    return this.noted(this.client.put<ModelCheckpoint>(paths.checkpointStatus(ns, name), {
       apiVersion: API_VERSION,
       kind: KIND,
       metadata: { name, namespace: ns, resourceVersion: cp.metadata.resourceVersion },
       status,
-    });
+    }));
   }
 
   setFinalizer(cp: ModelCheckpoint, present: boolean): Promise<ModelCheckpoint> {
     const current = cp.metadata.finalizers ?? [];
     const finalizers = present ? [...new Set([...current, FINALIZER])] : current.filter((f) => f !== FINALIZER);
-    return this.client.patch<ModelCheckpoint>(paths.checkpoint(cp.metadata.namespace as string, cp.metadata.name as string), {
+    return this.noted(this.client.patch<ModelCheckpoint>(paths.checkpoint(cp.metadata.namespace as string, cp.metadata.name as string), {
       metadata: { resourceVersion: cp.metadata.resourceVersion, finalizers },
-    }, 'merge');
+    }, 'merge'));
   }
 
   /** Removes one annotation (e.g. a handled rollback request). */
   clearAnnotation(cp: ModelCheckpoint, key: string): Promise<ModelCheckpoint> {
-    return this.client.patch<ModelCheckpoint>(paths.checkpoint(cp.metadata.namespace as string, cp.metadata.name as string), {
+    return this.noted(this.client.patch<ModelCheckpoint>(paths.checkpoint(cp.metadata.namespace as string, cp.metadata.name as string), {
       metadata: { resourceVersion: cp.metadata.resourceVersion, annotations: { [key]: null } },
-    }, 'merge');
+    }, 'merge'));
   }
 
   setAnnotation(namespace: string, name: string, key: string, value: string): Promise<ModelCheckpoint> {
-    return this.client.patch<ModelCheckpoint>(paths.checkpoint(namespace, name), { metadata: { annotations: { [key]: value } } }, 'merge');
+    return this.noted(this.client.patch<ModelCheckpoint>(paths.checkpoint(namespace, name), { metadata: { annotations: { [key]: value } } }, 'merge'));
   }
 
   /**

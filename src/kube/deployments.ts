@@ -124,9 +124,15 @@ const selectorOf = (labels: Record<string, string>): string => Object.entries(la
 
 /** The claim value: `<checkpoint name>/<uid>`. */
 export const claimValue = (name: string, uid: string): string => `${name}/${uid}`;
-export function claimUid(facts: DeploymentFacts): string | undefined {
+/** The claim annotation read back (the one place it is parsed); undefined when unclaimed. */
+export function claimOf(facts: DeploymentFacts): { name: string; uid: string } | undefined {
   const v = facts.annotations[ANNOTATIONS.claim];
-  return v ? v.slice(v.lastIndexOf('/') + 1) : undefined;
+  if (!v) return undefined;
+  const at = v.lastIndexOf('/');
+  return { name: v.slice(0, Math.max(0, at)), uid: v.slice(at + 1) };
+}
+export function claimUid(facts: DeploymentFacts): string | undefined {
+  return claimOf(facts)?.uid;
 }
 
 /** Which checkpoint the Deployment runs according to the operator's own record on it. */
@@ -143,8 +149,18 @@ export function runningModel(facts: DeploymentFacts, container: string, modelEnv
   };
 }
 
+/** Told about every object a write returned (the caches' read-your-own-writes, cache.ts). */
+export interface WriteNotes<T> {
+  wrote(obj: T): void;
+}
+
 export class Deployments {
-  constructor(private readonly client: KubeClient) {}
+  constructor(private readonly client: KubeClient, private readonly notes?: WriteNotes<DeploymentFacts>) {}
+
+  private noted(facts: DeploymentFacts): DeploymentFacts {
+    this.notes?.wrote(facts);
+    return facts;
+  }
 
   async read(namespace: string, name: string): Promise<DeploymentFacts | undefined> {
     const raw = await this.client.find<RawDeployment>(paths.deployment(namespace, name));
@@ -159,7 +175,7 @@ export class Deployments {
     const raw = await this.client.patch<RawDeployment>(paths.deployment(facts.namespace, facts.name), {
       metadata: { resourceVersion: facts.resourceVersion, annotations: { [ANNOTATIONS.claim]: holder ?? null } },
     }, 'merge');
-    return factsOf(raw);
+    return this.noted(factsOf(raw));
   }
 
   /**
@@ -201,7 +217,7 @@ export class Deployments {
   async releaseClaim(namespace: string, name: string, holder: string): Promise<DeploymentFacts | undefined> {
     const path = `/metadata/annotations/${ANNOTATIONS.claim.replace(/~/g, '~0').replace(/\//g, '~1')}`;
     try {
-      return factsOf(await this.client.patch<RawDeployment>(paths.deployment(namespace, name), [{ op: 'test', path, value: holder }, { op: 'remove', path }], 'json'));
+      return this.noted(factsOf(await this.client.patch<RawDeployment>(paths.deployment(namespace, name), [{ op: 'test', path, value: holder }, { op: 'remove', path }], 'json')));
     } catch (err) {
       if (err instanceof ApiError && (err.status === 422 || err.status === 409 || err.status === 404 || err.status === 500)) return undefined;
       throw err;
@@ -249,6 +265,6 @@ export class Deployments {
       },
     };
     const raw = await this.client.patch<RawDeployment>(paths.deployment(namespace, name), body, 'apply', true);
-    return factsOf(raw);
+    return this.noted(factsOf(raw));
   }
 }
