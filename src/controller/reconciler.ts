@@ -1,7 +1,7 @@
 // The reconcile: read the checkpoint and its target afresh, ask the phase machine for the next
 // step, do that one step's I/O, write status. Long work runs as background jobs (jobs.ts);
 // every write is conditional on the resourceVersion it was computed from.
-import { CONDITION, setCondition } from '../api/conditions.js';
+import { CONDITION } from '../api/conditions.js';
 import { REASON } from '../api/reasons.js';
 import {
   ANNOTATIONS, API_VERSION, DEFAULT_MODEL_ENV, FINALIZER, KIND,
@@ -23,7 +23,7 @@ import type { JobRegistry } from './jobs.js';
 import { awaitedJob, CLAIMING_PHASES, decide, foldable, LIVE_PHASES, type JobView, type RetryPolicy, type Step, type TargetView, type View } from './phases.js';
 import { DEFAULT_MAX_RESTARTS, judgeRollout, type RolloutView } from './rollout.js';
 import type { ReconcileResult } from './queue.js';
-import { restarted, withPhase, withStages, withStall, withWaiting } from './status.js';
+import { restarted, sameStatus, withAnalysisCondition, withDeployed, withDrift, withPhase, withStages, withStall, withWaiting } from './status.js';
 
 export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -431,8 +431,7 @@ export class Reconciler {
       case 'Drift': {
         const c = status.conditions?.find((x) => x.type === CONDITION.ready);
         if (c?.reason !== REASON.Drift) {
-          const conditions = setCondition(status.conditions, { type: CONDITION.ready, status: 'False', reason: REASON.Drift, message: step.message }, gen, now);
-          await this.writeStatus(cp, { ...status, conditions });
+          await this.writeStatus(cp, withDrift(status, step.message, gen, now));
           this.event(cp, 'Warning', REASON.Drift, 'Observe', step.message);
         }
         return { requeueAfterMs: 60_000 };
@@ -456,11 +455,11 @@ export class Reconciler {
         deployment: { ...(status.deployment ?? { deployedAt: now, deployment: facts.name }), revision: status.rollout?.revision ?? facts.revision, generation: facts.generation },
       };
       if (to === 'Deployed') {
-        status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'True', reason, message: `${message}; Deployment ${facts.name} revision ${status.deployment?.revision ?? 'pending'}` }, gen, now);
+        status = withDeployed(status, true, reason, `${message}; Deployment ${facts.name} revision ${status.deployment?.revision ?? 'pending'}`, gen, now);
       }
     }
     if (to === 'Superseded' || to === 'RolledBack') {
-      status.conditions = setCondition(status.conditions, { type: CONDITION.deployed, status: 'False', reason, message }, gen, now);
+      status = withDeployed(status, false, reason, message, gen, now);
     }
     if (to === 'RolledBack') status.rolledBackGeneration = gen;
     if (from === 'Deploying' && to === 'Deployed') {
@@ -643,14 +642,9 @@ export class Reconciler {
         return this.rollback({ ...cp, status: { ...status, analysis: out.analysis } }, out.reason, out.message, undefined, facts);
       case 'Hold':
       case 'Continue': {
-        const conditions = setCondition(status.conditions, {
-          type: CONDITION.analysis,
-          status: out.action === 'Hold' ? 'False' : 'Unknown',
-          reason: out.reason,
-          message: out.message,
-        }, v.generation, now);
-        if (JSON.stringify(status.analysis) !== JSON.stringify(out.analysis) || JSON.stringify(conditions) !== JSON.stringify(status.conditions)) {
-          await this.writeStatus(cp, { ...status, analysis: out.analysis, conditions });
+        const next = withAnalysisCondition({ ...status, analysis: out.analysis }, out.action === 'Hold' ? 'False' : 'Unknown', out.reason, out.message, v.generation, now);
+        if (!sameStatus(status, next)) {
+          await this.writeStatus(cp, next);
           // One Event when a hold starts (or its reason changes), not one per interval while it lasts.
           const before = status.conditions?.find((c) => c.type === CONDITION.analysis);
           if (out.action === 'Hold' && (before?.status !== 'False' || before.reason !== out.reason)) this.event(cp, 'Warning', out.reason, 'Hold', out.message);
@@ -686,9 +680,8 @@ export class Reconciler {
     if (!point?.uid) {
       const now = this.now().toISOString();
       const msg = `${message}; but there is no rollback point (first checkpoint of this target): holding, the Deployment stays as it is`;
-      const conditions = setCondition(cp.status?.conditions, { type: CONDITION.analysis, status: 'False', reason: REASON.NoRollbackPoint, message: msg }, gen, now);
       const current = await this.withoutRollbackRequest(cp);
-      await this.writeStatus(current, { ...(cp.status ?? {}), conditions });
+      await this.writeStatus(current, withAnalysisCondition(cp.status ?? {}, 'False', REASON.NoRollbackPoint, msg, gen, now));
       this.event(cp, 'Warning', REASON.NoRollbackPoint, 'Hold', msg);
       return { requeueAfterMs: 60_000 };
     }

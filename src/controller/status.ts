@@ -1,6 +1,7 @@
 // Status arithmetic: the next status for a phase change, a stall, or a gate's results, with the
 // kstatus conditions (Ready, Reconciling, Stalled) derived in one place. Pure.
 import { CONDITION, setCondition } from '../api/conditions.js';
+import { REASON } from '../api/reasons.js';
 import type { Condition, HistoryEntry, ModelCheckpointStatus, Phase, StageName, StageResult } from '../api/types.js';
 import { kstatusOf } from './phases.js';
 
@@ -71,5 +72,25 @@ export function restarted(status: ModelCheckpointStatus, generation: number, mes
     history: status.history,
     conditions: (status.conditions ?? []).filter((c) => keep.has(c.type)),
   };
-  return withPhase({ ...base, phase: undefined }, 'Pending', 'SpecChanged', message, generation, now);
+  return withPhase({ ...base, phase: undefined }, 'Pending', REASON.SpecChanged, message, generation, now);
+}
+
+/** Someone else changed the model fields of a Deployment this checkpoint runs: Ready False (Drift). */
+export function withDrift(status: ModelCheckpointStatus, message: string, generation: number, now: string): ModelCheckpointStatus {
+  return { ...status, conditions: setCondition(status.conditions, { type: CONDITION.ready, status: 'False', reason: REASON.Drift, message }, generation, now) };
+}
+
+/** The Deployed condition: True when the Deployment runs this checkpoint, False once it no longer does. */
+export function withDeployed(status: ModelCheckpointStatus, deployed: boolean, reason: string, message: string, generation: number, now: string): ModelCheckpointStatus {
+  return { ...status, conditions: setCondition(status.conditions, { type: CONDITION.deployed, status: deployed ? 'True' : 'False', reason, message }, generation, now) };
+}
+
+/** The live guard's condition: False while it holds, Unknown while it measures. */
+export function withAnalysisCondition(status: ModelCheckpointStatus, state: 'False' | 'Unknown', reason: string, message: string, generation: number, now: string): ModelCheckpointStatus {
+  return { ...status, conditions: setCondition(status.conditions, { type: CONDITION.analysis, status: state, reason, message }, generation, now) };
+}
+
+/** Whether two statuses say the same (a write of `next` would change nothing). */
+export function sameStatus(a: ModelCheckpointStatus, b: ModelCheckpointStatus): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }

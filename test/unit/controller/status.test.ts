@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { CONDITION, getCondition } from '../../../src/api/conditions.js';
 import type { Condition, ModelCheckpointStatus, Phase, StageResult } from '../../../src/api/types.js';
 import { kstatusOf } from '../../../src/controller/phases.js';
-import { HISTORY_LIMIT, appendHistory, restarted, withPhase, withStages, withStall, withWaiting } from '../../../src/controller/status.js';
+import { HISTORY_LIMIT, appendHistory, restarted, sameStatus, withAnalysisCondition, withDeployed, withDrift, withPhase, withStages, withStall, withWaiting } from '../../../src/controller/status.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:01:00.000Z';
@@ -25,6 +25,8 @@ function assertKstatus(status: ModelCheckpointStatus, phase: Phase, stalledReaso
     assert.equal(status.conditions!.filter((c) => c.type === t).length, 1, t);
   }
 }
+
+const pick = (c: Condition | undefined): unknown[] => [c?.status, c?.reason, c?.message, c?.observedGeneration];
 
 describe('controller/status withPhase', () => {
   it('sets phase, observedGeneration, conditions and one history entry', () => {
@@ -265,5 +267,20 @@ describe('controller/status appendHistory', () => {
     assert.equal(h.length, 1);
     assert.deepEqual(next.map((e) => e.reason), ['b']);
     assert.equal(appendHistory(undefined, h[0]!).length, 1);
+  });
+
+  it('drift, deployed and the live guard\'s condition are set here, not in the reconciler; the phase is left alone', () => {
+    const base = withPhase({}, 'Healthy', 'AnalysisSucceeded', 'ok', 2, T0);
+    const drift = withDrift(base, 'MODEL_URI changed by someone else', 2, T1);
+    assert.equal(drift.phase, 'Healthy');
+    assert.deepEqual(pick(getCondition(drift.conditions, CONDITION.ready)), ['False', 'Drift', 'MODEL_URI changed by someone else', 2]);
+    const on = withDeployed(base, true, 'Deployed', 'pods available', 2, T1);
+    assert.deepEqual(pick(getCondition(on.conditions, CONDITION.deployed)), ['True', 'Deployed', 'pods available', 2]);
+    const off = withDeployed(on, false, 'Superseded', 'v2 took over', 3, T2);
+    assert.deepEqual(pick(getCondition(off.conditions, CONDITION.deployed)), ['False', 'Superseded', 'v2 took over', 3]);
+    const hold = withAnalysisCondition(base, 'False', 'NoRollbackPoint', 'holding', 2, T1);
+    assert.deepEqual(pick(getCondition(hold.conditions, CONDITION.analysis)), ['False', 'NoRollbackPoint', 'holding', 2]);
+    assert.equal(sameStatus(hold, withAnalysisCondition(hold, 'False', 'NoRollbackPoint', 'holding', 2, T2)), true, 'the same condition again changes nothing (its time is kept)');
+    assert.equal(sameStatus(hold, withAnalysisCondition(hold, 'Unknown', 'AnalysisRunning', 'measuring', 2, T2)), false);
   });
 });
