@@ -368,7 +368,7 @@ export class Reconciler {
         if (step.to === 'Deployed' && v.target.exists && v.target.rollout) return this.transition(cp, facts, step.to, step.reason, step.message, { rollout: v.target.rollout });
         return this.transition(cp, facts, step.to, step.reason, step.message, step.retry ? { retry: step.retry } : {});
       case 'StartFetch':
-        this.d.jobs.start(v.uid, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
+        this.startFetch(cp, gen);
         return { requeueAfterMs: 30_000 };
       case 'StartValidate': {
         const baseline = this.baselineFor(cp, facts);
@@ -473,7 +473,7 @@ export class Reconciler {
     const written = await this.writeStatus(cp, status);
     // Started before a folded status is written, so the next folded step can find it done; a
     // retry after a lost write finds the same job (same uid, kind and generation) and keeps it.
-    if (to === 'Fetching') this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
+    if (to === 'Fetching') this.startFetch(cp, gen);
     await this.onceWritten(cp, async () => {
       this.d.observer?.transition?.(from, to, { ...written, status }, reason, message);
       const warn = to === 'Failed' || to === 'Rejected' || to === 'RolledBack';
@@ -712,6 +712,11 @@ export class Reconciler {
     const ns = cp.metadata.namespace as string;
     if (known && claimUid(known) !== cp.metadata.uid) return;
     await this.d.deployments.releaseClaim(ns, cp.spec.target.deployment, claimValue(cp.metadata.name as string, cp.metadata.uid as string));
+  }
+
+  /** The one place the fetch job starts (on entering Fetching, and again when a restart finds none running). */
+  private startFetch(cp: ModelCheckpoint, gen: number): void {
+    this.d.jobs.start(cp.metadata.uid as string, 'fetch', gen, (signal) => this.fetchFor(cp, signal));
   }
 
   /** Notes when this operator claimed a Deployment (patchDeployment waits for the status write that follows). */
