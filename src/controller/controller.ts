@@ -36,6 +36,7 @@ export interface ControllerOptions {
   resyncMs?: number;
   onInformerUp?: (resource: string, up: boolean) => void;
   onQueueDepth?: (depth: number) => void;
+  onQueueWait?: (seconds: number) => void;
   onReconcile?: (result: 'success' | 'requeue' | 'error', seconds: number) => void;
   afterDeploymentPatch?: () => void;
   rollbackHistory?: number;
@@ -77,7 +78,7 @@ export class Controller {
   private readonly deploymentCache: DeploymentCache;
 
   constructor(private readonly o: ControllerOptions) {
-    this.queue = new WorkQueue({ onDepth: o.onQueueDepth });
+    this.queue = new WorkQueue({ onDepth: o.onQueueDepth, onWait: o.onQueueWait });
     this.jobs = new JobRegistry((uid) => this.enqueueUid(uid));
     const up = (resource: string) => (isUp: boolean) => o.onInformerUp?.(resource, isUp);
     const informerError = (resource: string) => (err: unknown, retryInMs: number) =>

@@ -9,11 +9,16 @@ export interface QueueOptions {
   jitter?: number;
   random?: () => number;
   onDepth?: (depth: number) => void;
+  /** How long each key waited from being queued to being handed to a worker, in seconds (client-go's queue_duration). */
+  onWait?: (seconds: number) => void;
+  now?: () => number;
 }
 
 export class WorkQueue {
   private readonly order: string[] = [];
   private readonly dirty = new Set<string>();
+  /** When each key in `order` was queued (ms), for onWait. */
+  private readonly queuedAt = new Map<string, number>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -25,12 +30,14 @@ export class WorkQueue {
   private readonly max: number;
   private readonly jitter: number;
   private readonly random: () => number;
+  private readonly now: () => number;
 
   constructor(private readonly opts: QueueOptions = {}) {
     this.base = opts.baseDelayMs ?? 500;
     this.max = opts.maxDelayMs ?? 5 * 60_000;
     this.jitter = opts.jitter ?? 0.2;
     this.random = opts.random ?? Math.random;
+    this.now = opts.now ?? Date.now;
   }
 
   get depth(): number {
@@ -45,9 +52,11 @@ export class WorkQueue {
     if (waiter) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.opts.onWait?.(0);
       waiter(key);
     } else {
       this.order.push(key);
+      if (this.opts.onWait) this.queuedAt.set(key, this.now());
       this.opts.onDepth?.(this.order.length);
     }
   }
@@ -104,6 +113,11 @@ export class WorkQueue {
     const key = this.order.shift();
     if (key !== undefined) {
       this.opts.onDepth?.(this.order.length);
+      const at = this.queuedAt.get(key);
+      if (at !== undefined) {
+        this.queuedAt.delete(key);
+        this.opts.onWait?.((this.now() - at) / 1000);
+      }
       this.dirty.delete(key);
       this.processing.add(key);
       return Promise.resolve(key);

@@ -40,6 +40,7 @@ export class OperatorMetrics {
   readonly reconcileTotal: Counter<'result'>;
   readonly reconcileErrorsTotal: Counter;
   readonly reconcileDuration: Histogram;
+  readonly workqueueWait: Histogram;
   readonly checkpoints: Gauge<'phase'>;
   readonly deploysTotal: Counter;
   readonly rollbacksTotal: Counter<'reason'>;
@@ -94,6 +95,10 @@ export class OperatorMetrics {
     });
     this.workqueueDepth = new Gauge({
       name: 'modelgate_workqueue_depth', help: 'Items waiting in the work queue.', registers,
+    });
+    this.workqueueWait = new Histogram({
+      name: 'modelgate_workqueue_queue_duration_seconds', help: 'How long a checkpoint waited in the work queue before a worker took it.', registers,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     });
     this.workqueueRetriesTotal = new Counter({
       name: 'modelgate_workqueue_retries_total', help: 'Items requeued with backoff.', registers,

@@ -138,6 +138,7 @@ export async function startOperator(cfg: OperatorConfig, parts: OperatorParts): 
       },
       onInformerUp: (resource, up) => metrics.informerUp.set({ resource }, up ? 1 : 0),
       onQueueDepth: (depth) => metrics.workqueueDepth.set(depth),
+      onQueueWait: (seconds) => metrics.workqueueWait.observe(seconds),
       onReconcile: (result, seconds) => {
         metrics.reconcileTotal.inc({ result });
         metrics.reconcileDuration.observe(seconds);

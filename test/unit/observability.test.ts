@@ -40,7 +40,7 @@ describe('observability', () => {
         assert.match(text, /^modelgate_checkpoints\{phase="Rejected"\} 0$/m, 'every phase has a series');
         assert.match(text, /^modelgate_analysis_measurement\{namespace="ns",checkpoint="c1",metric="conversion-rate"\} 0\.021$/m);
         assert.match(text, /^modelgate_analysis_measurements_total\{metric="conversion-rate",phase="Successful"\} 1$/m);
-        for (const name of ['modelgate_deploys_total', 'modelgate_workqueue_depth', 'modelgate_workqueue_retries_total',
+        for (const name of ['modelgate_deploys_total', 'modelgate_workqueue_depth', 'modelgate_workqueue_queue_duration_seconds', 'modelgate_workqueue_retries_total',
           'modelgate_validation_duration_seconds']) {
           assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
         }

@@ -45,6 +45,25 @@ describe('controller/queue WorkQueue', () => {
     assert.equal(await settledWithin(q.get(), 20), 'pending');
   });
 
+  it('reports how long each key waited from its first add (a duplicate add does not restart the clock)', async () => {
+    let t = 1_000;
+    const waits: number[] = [];
+    const q = make({ onWait: (s) => waits.push(s), now: () => t });
+    q.add('a');
+    t += 250;
+    q.add('b');
+    q.add('a');
+    t += 750;
+    assert.equal(await q.get(), 'a');
+    assert.equal(await q.get(), 'b');
+    assert.deepEqual(waits, [1, 0.75]);
+    // Handed straight to a waiting worker: no wait.
+    const p = q.get();
+    q.add('c');
+    assert.equal(await p, 'c');
+    assert.deepEqual(waits, [1, 0.75, 0]);
+  });
+
   it('a waiting get() receives the next added key', async () => {
     const q = make();
     const p = q.get();
