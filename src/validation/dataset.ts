@@ -108,7 +108,9 @@ class Growable {
     this.buf[this.length++] = v;
   }
   done(): Float64Array {
-    return this.buf.slice(0, this.length);
+    // A view when the spare room is small (a good size estimate), else a copy so it can go.
+    const spare = this.buf.length - this.length;
+    return spare <= this.buf.length / 16 ? this.buf.subarray(0, this.length) : this.buf.slice(0, this.length);
   }
 }
 
@@ -238,6 +240,65 @@ function keyIs(b: Uint8Array, i: number, end: number, key: Uint8Array): boolean 
   return true;
 }
 
+/**
+ * The n numbers of an innermost array at b[i] (its first number), up to and not including its
+ * closing bracket; -1 if they are not n plain JSON numbers. The line's end byte (a newline, or
+ * none at the end of the file) stops every loop, so no read goes past the line.
+ */
+function scanLeaves(b: Uint8Array, i: number, end: number, n: number, out: Growable): number {
+  const buf = out.buf;
+  let len = out.length;
+  let c = 0;
+  for (let k = 0; k < n; k++) {
+    if (k > 0) {
+      if (b[i] !== 44) return -1;
+      i++;
+      while ((c = b[i]!) === 32 || c === 9 || c === 13) i++;
+    }
+    // scanNumber inlined for the usual plain decimal; anything else is read by scanNumber.
+    const start = i;
+    c = b[i]!;
+    const neg = c === 45;
+    if (neg) c = b[++i]!;
+    let m = 0;
+    let digits = 0;
+    let frac = 0;
+    if (c === 48) {
+      digits = 1;
+      c = b[++i]!;
+    } else {
+      while (c >= 48 && c <= 57) {
+        m = m * 10 + (c - 48);
+        digits++;
+        c = b[++i]!;
+      }
+      if (digits === 0) return -1;
+    }
+    if (c === 46) {
+      c = b[++i]!;
+      while (c >= 48 && c <= 57) {
+        m = m * 10 + (c - 48);
+        frac++;
+        c = b[++i]!;
+      }
+      if (frac === 0) return -1;
+      digits += frac;
+    }
+    if (c === 101 || c === 69 || digits > 15) {
+      i = scanNumber(b, start, end, buf, len);
+      if (i < 0) return -1;
+    } else {
+      const v = m / POW10[frac]!;
+      buf[len] = neg ? -v : v;
+    }
+    len++;
+    while ((c = b[i]!) === 32 || c === 9 || c === 13) i++;
+  }
+  if (i >= end) return -1;
+  out.length = len;
+  return i;
+}
+
 /** Values of one input at b[i], `size` numbers in dims d; -1 if they do not fit. */
 function scanValues(b: Uint8Array, i: number, end: number, d: number[], depth: number, out: Growable): number {
   if (depth === d.length) {
@@ -247,59 +308,20 @@ function scanValues(b: Uint8Array, i: number, end: number, d: number[], depth: n
   }
   if (i >= end || b[i] !== 91) return -1;
   const n = d[depth]!;
-  const leaf = depth + 1 === d.length;
   i = skipWs(b, i + 1, end);
-  for (let k = 0; k < n; k++) {
-    if (k > 0) {
-      if (i >= end || b[i] !== 44) return -1;
-      i = skipWs(b, i + 1, end);
-    }
-    if (leaf) {
-      // scanNumber inlined for the usual plain decimal; anything else is read by scanNumber.
-      const start = i;
-      let c = i < end ? b[i]! : 0;
-      const neg = c === 45;
-      if (neg) c = ++i < end ? b[i]! : 0;
-      let m = 0;
-      let digits = 0;
-      let frac = 0;
-      if (c === 48) {
-        digits = 1;
-        c = ++i < end ? b[i]! : 0;
-      } else {
-        while (c >= 48 && c <= 57) {
-          m = m * 10 + (c - 48);
-          digits++;
-          c = ++i < end ? b[i]! : 0;
-        }
-        if (digits === 0) return -1;
+  if (depth + 1 === d.length) {
+    i = scanLeaves(b, i, end, n, out);
+  } else {
+    for (let k = 0; k < n && i >= 0; k++) {
+      if (k > 0) {
+        if (i >= end || b[i] !== 44) return -1;
+        i = skipWs(b, i + 1, end);
       }
-      if (c === 46) {
-        c = ++i < end ? b[i]! : 0;
-        while (c >= 48 && c <= 57) {
-          m = m * 10 + (c - 48);
-          frac++;
-          c = ++i < end ? b[i]! : 0;
-        }
-        if (frac === 0) return -1;
-        digits += frac;
-      }
-      if (c === 101 || c === 69 || digits > 15 || frac > 22) {
-        i = scanNumber(b, start, end, out.buf, out.length++);
-        if (i < 0) return -1;
-      } else {
-        const v = m / POW10[frac]!;
-        out.buf[out.length++] = neg ? -v : v;
-      }
-      while (i < end && ((c = b[i]!) === 32 || c === 9 || c === 13)) i++;
-      continue;
-    } else {
       i = scanValues(b, i, end, d, depth + 1, out);
-      if (i < 0) return -1;
+      if (i >= 0) i = skipWs(b, i, end);
     }
-    i = skipWs(b, i, end);
   }
-  return i < end && b[i] === 93 ? i + 1 : -1;
+  return i >= 0 && i < end && b[i] === 93 ? i + 1 : -1;
 }
 
 function scanLabel(b: Uint8Array, i: number, end: number, f: FastRecords): number {
@@ -433,6 +455,13 @@ export function parseJsonlHoldout(text: string | Uint8Array, file: string, optio
     if (tryFast && fast === undefined && names !== undefined && labelKind !== undefined) {
       tryFast = names.every(plainKey);
       if (tryFast) {
+        // Room for as many records as the rest of the file holds at the first one's length, but
+        // never more doubles than twice the file's bytes (a short first line misleads): past
+        // that the arrays grow by doubling as they fill.
+        const perRecord = names.reduce((a, n) => a + product(dims.get(n) as number[]), 1);
+        const expected = Math.min(maxSamples, Math.ceil(((total - pos) / Math.max(1, pos)) * 1.02) + 2, Math.floor((2 * total) / (8 * perRecord)) + 1);
+        for (const name of names) (values.get(name) as Growable).reserve(expected * product(dims.get(name) as number[]));
+        scalarLabels.reserve(expected);
         fast = {
           inputsKey: Buffer.from('inputs'),
           labelKey: Buffer.from(labelField),
