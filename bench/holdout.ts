@@ -54,6 +54,8 @@ interface PipelineRun {
   /** The candidate's session load in the architecture stage, and whether the holdout stage reused it. */
   sessionLoadMs: number;
   sessionReused: boolean;
+  /** Phases of the holdout stage, where the code reports them (worker: dataset, sessions, batches, compare, total; job round trip; metrics). */
+  phasesMs?: Record<string, number>;
 }
 
 async function pipelineRun(v: OnnxValidator, c: Case, withBaseline: boolean): Promise<PipelineRun> {
@@ -75,9 +77,11 @@ async function pipelineRun(v: OnnxValidator, c: Case, withBaseline: boolean): Pr
   const totalMs = performance.now() - t0;
   const stageMs: Record<string, number> = { candidateFetch: tf };
   for (const s of report.stages) stageMs[s.stage] = s.durationMs ?? NaN;
-  const h = (report.full.holdout ?? {}) as { latencyMs?: { mean?: number }; samples?: number; sessionReused?: boolean };
+  const h = (report.full.holdout ?? {}) as { latencyMs?: { mean?: number }; samples?: number; sessionReused?: boolean; timingsMs?: { worker?: Record<string, number>; metrics?: number; job?: number } };
+  const tm = h.timingsMs;
+  const phasesMs = tm ? { ...Object.fromEntries(Object.entries(tm.worker ?? {}).map(([k, v]) => [`worker.${k}`, v])), job: tm.job ?? NaN, metrics: tm.metrics ?? NaN } : undefined;
   const batches = Math.ceil((h.samples ?? c.count) / batch);
-  return { totalMs, stageMs, workerInferenceMs: (h.latencyMs?.mean ?? NaN) * batches, passed: report.passed, reason: report.reason, sessionLoadMs: Number(report.full.sessionLoadMs ?? 0), sessionReused: h.sessionReused === true, ...(typeof report.full.bootstrapMs === 'number' ? { bootstrapMs: report.full.bootstrapMs } : {}) };
+  return { totalMs, stageMs, workerInferenceMs: (h.latencyMs?.mean ?? NaN) * batches, passed: report.passed, reason: report.reason, sessionLoadMs: Number(report.full.sessionLoadMs ?? 0), sessionReused: h.sessionReused === true, ...(phasesMs ? { phasesMs } : {}), ...(typeof report.full.bootstrapMs === 'number' ? { bootstrapMs: report.full.bootstrapMs } : {}) };
 }
 
 /** The bare loop: same session options as the worker (1 intra-op thread, 1 inter-op), same batches, after warm-up. */
@@ -280,6 +284,7 @@ async function main(): Promise<void> {
         bareScriptPhasesMs: Object.fromEntries((['parseMs', 'sessionMs', 'loopMs', 'metricsMs'] as const).map((k) => [k, round(median(script.map((s) => s[k])), 4)])),
         holdoutWithSessionMs: round(holdoutWithSession, 4),
         ratioHoldoutToBareScript: round(holdoutWithSession / scriptMs, 3),
+        holdoutPhasesMedianMs: pipe[0]?.phasesMs ? Object.fromEntries(Object.keys(pipe[0].phasesMs).map((k) => [k, round(median(pipe.map((p) => p.phasesMs?.[k] ?? NaN)), 3)])) : undefined,
         stagesMedianMs: Object.fromEntries(['candidateFetch', 'fetch', 'architecture', 'holdout', 'benchmark', 'regression'].map((s) => [s, round(median(pipe.map((p) => p.stageMs[s] ?? NaN)), 4)])),
         pipelineTotalMs: round(median(pipe.map((p) => p.totalMs)), 4),
         eventLoopDelayMs: { p50: round(eld.percentile(50) / 1e6, 3), p99: round(eld.percentile(99) / 1e6, 3), max: round(eld.max / 1e6, 3) },
@@ -313,6 +318,15 @@ async function main(): Promise<void> {
     return [r.case as string, r.samples as number, r.pipelineHoldoutMs as number, r.pipelineWorkerInferenceMs as number, r.bareLoopMs as number,
       `**${r.ratioHoldoutToBare}**`, r.ratioWorkerInferenceToBare as number, r.bareScriptMs as number, `**${r.ratioHoldoutToBareScript}**`, s.fetch!, s.architecture!, s.benchmark!, e.p99, wb.eventLoopDelayMs.p99, wb.regressionMs];
   });
+  const phaseRows = results.map((r) => {
+    const ph = (r.holdoutPhasesMedianMs ?? {}) as Record<string, number>;
+    const sc = r.bareScriptPhasesMs as Record<string, number>;
+    return [r.case as string, r.pipelineHoldoutMs as number, ph['worker.dataset'] ?? '', ph['worker.sessions'] ?? '', ph['worker.batches'] ?? '', ph['worker.total'] ?? '', ph.job ?? '', ph.metrics ?? '', r.bareScriptMs as number, sc.parseMs!, sc.sessionMs!, sc.loopMs!, sc.metricsMs!];
+  });
+  process.stdout.write(`\n### holdout stage phases vs the bare script's (medians, ms)\n\n${table(
+    ['case', 'holdout stage', 'worker: dataset', 'worker: sessions', 'worker: batches', 'worker: job', 'job round trip', 'metrics (gate)', 'bare script', 'script: read+parse', 'script: session', 'script: batches', 'script: metrics'],
+    phaseRows,
+  )}\n`);
   process.stdout.write(`\n### holdout (median of ${runs} runs, batch ${batch})\n\n${table(
     ['case', 'samples', 'pipeline holdout ms', 'worker inference ms', 'bare loop ms', 'holdout/bare', 'worker inference/bare', 'bare script ms', 'holdout/bare script', 'fetch ms', 'architecture ms', 'benchmark ms', 'ELD p99 ms', 'ELD p99 ms (with baseline)', 'regression gate ms'],
     rows,

@@ -329,7 +329,10 @@ export class OnnxValidator implements CheckpointValidator {
         batchSize: this.options.evalBatchSize ?? 16,
       };
       evaluation = await jobs.run(job, { signal, stage: 'holdout', timeoutMs: this.jobTimeout(deadlineAt, t.evaluateMs, 300_000) });
+      const roundTripMs = performance.now() - t0;
       stages.push(this.holdoutGate(holdout.task, holdout, evaluation, full, t0));
+      const timings = (full.holdout as { timingsMs?: Record<string, unknown> } | undefined)?.timingsMs;
+      if (timings) timings.job = roundTripMs;
     }
 
     // ---- gate 3: benchmark
@@ -374,6 +377,7 @@ export class OnnxValidator implements CheckpointValidator {
     for (let i = 0; i < ev.count; i++) if (c.ok[i] === 1) okIdx.push(i);
     const successRate = okIdx.length / ev.count;
     let metrics: Record<string, number>;
+    const tm = performance.now();
     try {
       metrics = metricEvaluator(task, selectPredictions(c, okIdx), selectLabels(ev, okIdx))();
     } catch (err) {
@@ -385,8 +389,9 @@ export class OnnxValidator implements CheckpointValidator {
       );
     }
     const latency = latencySummary(c.latencyMs);
+    const metricsMs = performance.now() - tm;
     const thresholds = checkThresholds(metrics, holdout.thresholds ?? []);
-    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName, sessionReused: c.sessionReused === true, ...(ev.runtimeLog ? { runtimeLog: ev.runtimeLog } : {}) };
+    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName, sessionReused: c.sessionReused === true, ...(ev.timingsMs ? { timingsMs: { worker: ev.timingsMs, metrics: metricsMs } } : {}), ...(ev.runtimeLog ? { runtimeLog: ev.runtimeLog } : {}) };
     const summary: Record<string, number | string | boolean> = { samples: ev.count, successRate: summaryNumber(successRate), latencyP95Ms: summaryNumber(latency.p95) };
     for (const [k, v] of Object.entries(metrics)) summary[k] = summaryNumber(v);
     const metricText = Object.entries(metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');

@@ -112,7 +112,17 @@ export interface ModelRunWire {
   firstError?: string;
 }
 
+/** Where an evaluate job's time went in the worker (ms). */
+export interface EvaluateTimings {
+  dataset: number;
+  sessions: number;
+  batches: number;
+  compare: number;
+  total: number;
+}
+
 export interface EvaluateResultWire {
+  timingsMs?: EvaluateTimings;
   count: number;
   batchSize: number;
   labels: EncodedArray;
@@ -159,6 +169,7 @@ export interface ModelRun {
 }
 
 export interface EvaluateResult {
+  timingsMs?: EvaluateTimings;
   count: number;
   batchSize: number;
   labels: Float64Array;
@@ -252,6 +263,7 @@ function decodeResult(job: WorkerJob, result: unknown): unknown {
   };
   if (w.baseline) out.baseline = decodeRun(w.baseline);
   if (w.comparison) out.comparison = w.comparison;
+  if (w.timingsMs) out.timingsMs = w.timingsMs;
   return out;
 }
 

@@ -228,16 +228,25 @@ async function runBatch(acc: RunAcc, inputs: Record<string, HoldoutInput>, start
     } else if (row !== acc.rowSize) {
       throw new Error(`output '${acc.info.outputName}' has ${row} values per sample, earlier batches had ${acc.rowSize}`);
     }
-    for (let s = 0; s < size; s++) {
-      let finite = true;
-      for (let k = 0; k < row; k++) {
-        const v = Number(values[s * row + k]);
-        acc.predictions[(start + s) * row + k] = v;
-        if (!Number.isFinite(v)) finite = false;
-      }
-      acc.ok[start + s] = finite ? 1 : 0;
-      acc.latency[start + s] = ms;
+    const preds = acc.predictions;
+    const at = start * row;
+    if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+      for (let j = 0; j < size * row; j++) preds[at + j] = Number(values[j]);
+    } else {
+      // Converts natively, value by value as Number() did (values.length is size * row, checked above).
+      preds.set(values as ArrayLike<number>, at);
     }
+    for (let s = 0; s < size; s++) {
+      let finite = 1;
+      const from = at + s * row;
+      for (let k = 0; k < row; k++) {
+        const v = preds[from + k]!;
+        // v - v is NaN exactly for NaN and ±Infinity: Number.isFinite without the call.
+        if (v - v !== 0) finite = 0;
+      }
+      acc.ok[start + s] = finite;
+    }
+    acc.latency.fill(ms, start, start + size);
     for (const v of Object.values(out)) v.dispose?.();
   } catch (err) {
     const ms = performance.now() - t0;
@@ -336,7 +345,11 @@ function castInputs(data: HoldoutData, model: TensorInfo[], mapping: Map<string,
 }
 
 async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined): Promise<EvaluateResultWire> {
+  const t0 = performance.now();
   const data = await loadDatasetIn(scope, job.dataset);
+  const t1 = performance.now();
+  let t2 = t1;
+  let t3 = t1;
   const models: Array<[string, string]> = [['candidate', job.candidate]];
   if (job.baseline) models.push(['baseline', job.baseline]);
   const accs: RunAcc[] = [];
@@ -362,6 +375,7 @@ async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined): Promis
         acc.fed = castInputs(data, sig.inputs, acc.info.mapping, casts);
       }
     }
+    t2 = performance.now();
     let batchSize = Math.max(1, job.batchSize ?? 16);
     // A fixed batch dimension wins.
     const d0 = accs[0]!.info.inputs[0]?.shape[0];
@@ -381,6 +395,7 @@ async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined): Promis
         labels = Float64Array.from(data.labels.flat());
       }
     }
+    t3 = performance.now();
     const result: EvaluateResultWire = {
       count: data?.count ?? 0,
       batchSize,
@@ -390,6 +405,8 @@ async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined): Promis
     };
     if (accs[1]) result.baseline = wire(accs[1]);
     if (accs[1] && job.compare && result.count > 0) result.comparison = compare(job.compare, accs[0]!, accs[1], labels, labelWidth);
+    const t4 = performance.now();
+    result.timingsMs = { dataset: t1 - t0, sessions: t2 - t1, batches: t3 - t2, compare: t4 - t3, total: t4 - t0 };
     return result;
   } finally {
     for (const a of accs) await closeUnlessKept(scope, a.info);
