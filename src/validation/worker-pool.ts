@@ -463,8 +463,7 @@ export class WorkerPool {
   }
 
   private spawn(): Slot {
-    // --expose-gc: the worker collects the garbage of a dataset parse before it times batches.
-    const execArgv = [`--max-old-space-size=${this.memoryMiB}`, '--expose-gc'];
+    const execArgv = [`--max-old-space-size=${this.memoryMiB}`];
     if (fromTypeScript) execArgv.unshift('--import', 'tsx');
     const env = workerEnvironment(process.env, { threads: this.threads, faultInjection: this.faultInjection });
     // stderr is piped, not inherited: onnxruntime's native log goes into the report, not the operator's log.

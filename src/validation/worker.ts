@@ -115,17 +115,7 @@ async function loadDatasetIn(scope: ScopeCache | undefined, ref: DatasetJobRef):
   if (scope?.datasets.has(key)) return scope.datasets.get(key);
   const data = await loadDataset(ref);
   scope?.datasets.set(key, data);
-  // The file's bytes (and a JSON Lines record's leftovers) are garbage now, as large as the
-  // dataset: collect them here rather than in the middle of the timed batches that follow
-  // (where V8's major GC, which the freed external memory triggers, lands in the latencies).
-  collectGarbage();
   return data;
-}
-
-/** A full GC when the worker runs with --expose-gc (the pool starts it so); else nothing. */
-function collectGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (typeof gc === 'function') gc();
 }
 
 async function loadDataset(ref: DatasetJobRef): Promise<HoldoutData | undefined> {
