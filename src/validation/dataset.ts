@@ -67,7 +67,7 @@ export async function readHoldout(path: string, options: ReadHoldoutOptions = {}
   } catch (err) {
     throw new DatasetError(path, `cannot read dataset ${path}: ${(err as Error).message}`);
   }
-  return format === 'npz' ? parseNpzHoldout(bytes, path, options) : parseJsonlHoldout(bytes.toString('utf8'), path, options);
+  return format === 'npz' ? parseNpzHoldout(bytes, path, options) : parseJsonlHoldout(bytes, path, options);
 }
 
 function formatFromPath(path: string): 'jsonl' | 'npz' {
@@ -90,6 +90,15 @@ function checkMaxSamples(file: string, maxSamples: number | undefined): void {
 class Growable {
   buf = new Float64Array(1024);
   length = 0;
+  /** Room for n more values (written as buf[length++]). */
+  reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.length + n) size *= 2;
+    const next = new Float64Array(size);
+    next.set(this.buf.subarray(0, this.length));
+    this.buf = next;
+  }
   push(v: number): void {
     if (this.length === this.buf.length) {
       const next = new Float64Array(this.buf.length * 2);
@@ -99,7 +108,9 @@ class Growable {
     this.buf[this.length++] = v;
   }
   done(): Float64Array {
-    return this.buf.slice(0, this.length);
+    // A view when the spare room is small (a good size estimate), else a copy so it can go.
+    const spare = this.buf.length - this.length;
+    return spare <= this.buf.length / 16 ? this.buf.subarray(0, this.length) : this.buf.slice(0, this.length);
   }
 }
 
@@ -117,11 +128,302 @@ function fmtDims(dims: readonly number[]): string {
   return `[${dims.join(', ')}]`;
 }
 
+// The fast path for JSON Lines records after the first: a scanner that reads the bytes of a line
+// of the usual form, `{"inputs": {"<name>": [numbers...], ...}, "<labelField>": <number or
+// [numbers]>}` (keys in any order, any JSON whitespace), straight into the typed arrays, without
+// decoding it or building the record's objects. It accepts only lines that JSON.parse and the
+// checks of the general path would accept with the very same values, and gives up on anything
+// else (another key, a duplicate key, an escape in a key, a shape or label that does not match,
+// bad JSON): that line then takes the general path, which reads it (or names its error) exactly
+// as before. Numbers: a decimal of at most 15 digits and a power of ten within 10^±22 is
+// m × 10^p or m / 10^p, one correctly rounded operation on two exact doubles (Clinger's fast
+// path), hence the same double as JSON.parse; any other number is read with Number() on its
+// text, which rounds correctly too.
+
+const POW10 = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
+
+interface FastRecords {
+  /** UTF-8 of "inputs", of the label field and of each input name (in `names` order). */
+  inputsKey: Uint8Array;
+  labelKey: Uint8Array;
+  nameKeys: Uint8Array[];
+  dims: number[][];
+  sizes: number[];
+  out: Growable[];
+  seen: Uint8Array;
+  scalarLabels: Growable;
+  rowLabels: number[][];
+  /** As the first record set them. */
+  labelKind: 'scalar' | 'array';
+  labelWidth: number;
+}
+
+/** A key the scanner can match byte for byte: no quote, backslash or control character in it. */
+const plainKey = (key: string): boolean => !/["\\\u0000-\u001f]/.test(key);
+
+/** Where the last key ended (keyIs). */
+let scanEnd = 0;
+
+/**
+ * A JSON number at b[i], written to dst[at]; returns where it ends, or -1 if there is none.
+ */
+function scanNumber(b: Uint8Array, i: number, end: number, dst: Float64Array, at: number): number {
+  const start = i;
+  let c = i < end ? b[i]! : 0;
+  const neg = c === 45;
+  if (neg) c = ++i < end ? b[i]! : 0;
+  let m = 0;
+  let digits = 0;
+  let frac = 0;
+  if (c === 48) {
+    digits = 1;
+    c = ++i < end ? b[i]! : 0;
+  } else if (c >= 49 && c <= 57) {
+    do {
+      m = m * 10 + (c - 48);
+      digits++;
+      c = ++i < end ? b[i]! : 0;
+    } while (c >= 48 && c <= 57);
+  } else return -1;
+  if (c === 46) {
+    c = ++i < end ? b[i]! : 0;
+    if (!(c >= 48 && c <= 57)) return -1;
+    do {
+      m = m * 10 + (c - 48);
+      digits++;
+      frac++;
+      c = ++i < end ? b[i]! : 0;
+    } while (c >= 48 && c <= 57);
+  }
+  let exp = 0;
+  if (c === 101 || c === 69) {
+    c = ++i < end ? b[i]! : 0;
+    const eneg = c === 45;
+    if (c === 43 || c === 45) c = ++i < end ? b[i]! : 0;
+    if (!(c >= 48 && c <= 57)) return -1;
+    do {
+      if (exp < 1e6) exp = exp * 10 + (c - 48);
+      c = ++i < end ? b[i]! : 0;
+    } while (c >= 48 && c <= 57);
+    if (eneg) exp = -exp;
+  }
+  const p = exp - frac;
+  if (digits <= 15 && p >= -22 && p <= 22) {
+    const v = p >= 0 ? m * POW10[p]! : m / POW10[-p]!;
+    dst[at] = neg ? -v : v;
+  } else dst[at] = slowNumber(b, start, i);
+  return i;
+}
+
+function slowNumber(b: Uint8Array, start: number, end: number): number {
+  return Number(Buffer.from(b.buffer, b.byteOffset + start, end - start).toString('latin1'));
+}
+
+/** One number read by scanNumber outside an input array (labels). */
+const scratch = new Float64Array(1);
+
+function skipWs(b: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i]!;
+    if (c !== 32 && c !== 9 && c !== 13 && c !== 10) break;
+    i++;
+  }
+  return i;
+}
+
+/** Whether the key at b[i] (its opening quote) is `key`, with no escape; its end is in scanEnd. */
+function keyIs(b: Uint8Array, i: number, end: number, key: Uint8Array): boolean {
+  const n = key.length;
+  if (i + n + 2 > end || b[i] !== 34 || b[i + n + 1] !== 34) return false;
+  for (let k = 0; k < n; k++) if (b[i + 1 + k] !== key[k]) return false;
+  scanEnd = i + n + 2;
+  return true;
+}
+
+/**
+ * The n numbers of an innermost array at b[i] (its first number), up to and not including its
+ * closing bracket; -1 if they are not n plain JSON numbers. The line's end byte (a newline, or
+ * none at the end of the file) stops every loop, so no read goes past the line.
+ */
+function scanLeaves(b: Uint8Array, i: number, end: number, n: number, out: Growable): number {
+  const buf = out.buf;
+  let len = out.length;
+  let c = 0;
+  for (let k = 0; k < n; k++) {
+    if (k > 0) {
+      if (b[i] !== 44) return -1;
+      i++;
+      while ((c = b[i]!) === 32 || c === 9 || c === 13) i++;
+    }
+    // scanNumber inlined for the usual plain decimal; anything else is read by scanNumber.
+    const start = i;
+    c = b[i]!;
+    const neg = c === 45;
+    if (neg) c = b[++i]!;
+    let m = 0;
+    let digits = 0;
+    let frac = 0;
+    if (c === 48) {
+      digits = 1;
+      c = b[++i]!;
+    } else {
+      while (c >= 48 && c <= 57) {
+        m = m * 10 + (c - 48);
+        digits++;
+        c = b[++i]!;
+      }
+      if (digits === 0) return -1;
+    }
+    if (c === 46) {
+      c = b[++i]!;
+      while (c >= 48 && c <= 57) {
+        m = m * 10 + (c - 48);
+        frac++;
+        c = b[++i]!;
+      }
+      if (frac === 0) return -1;
+      digits += frac;
+    }
+    if (c === 101 || c === 69 || digits > 15) {
+      i = scanNumber(b, start, end, buf, len);
+      if (i < 0) return -1;
+    } else {
+      const v = m / POW10[frac]!;
+      buf[len] = neg ? -v : v;
+    }
+    len++;
+    while ((c = b[i]!) === 32 || c === 9 || c === 13) i++;
+  }
+  if (i >= end) return -1;
+  out.length = len;
+  return i;
+}
+
+/** Values of one input at b[i], `size` numbers in dims d; -1 if they do not fit. */
+function scanValues(b: Uint8Array, i: number, end: number, d: number[], depth: number, out: Growable): number {
+  if (depth === d.length) {
+    i = scanNumber(b, i, end, out.buf, out.length);
+    if (i >= 0) out.length++;
+    return i;
+  }
+  if (i >= end || b[i] !== 91) return -1;
+  const n = d[depth]!;
+  i = skipWs(b, i + 1, end);
+  if (depth + 1 === d.length) {
+    i = scanLeaves(b, i, end, n, out);
+  } else {
+    for (let k = 0; k < n && i >= 0; k++) {
+      if (k > 0) {
+        if (i >= end || b[i] !== 44) return -1;
+        i = skipWs(b, i + 1, end);
+      }
+      i = scanValues(b, i, end, d, depth + 1, out);
+      if (i >= 0) i = skipWs(b, i, end);
+    }
+  }
+  return i >= 0 && i < end && b[i] === 93 ? i + 1 : -1;
+}
+
+function scanLabel(b: Uint8Array, i: number, end: number, f: FastRecords): number {
+  if (i < end && b[i] === 91) {
+    if (f.labelKind !== 'array') return -1;
+    const row = new Array<number>(f.labelWidth);
+    i = skipWs(b, i + 1, end);
+    for (let k = 0; k < f.labelWidth; k++) {
+      if (k > 0) {
+        if (i >= end || b[i] !== 44) return -1;
+        i = skipWs(b, i + 1, end);
+      }
+      i = scanNumber(b, i, end, scratch, 0);
+      if (i < 0) return -1;
+      row[k] = scratch[0]!;
+      i = skipWs(b, i, end);
+    }
+    if (i >= end || b[i] !== 93) return -1;
+    f.rowLabels.push(row);
+    return i + 1;
+  }
+  if (f.labelKind !== 'scalar') return -1;
+  i = scanNumber(b, i, end, scratch, 0);
+  if (i >= 0) f.scalarLabels.push(scratch[0]!);
+  return i;
+}
+
+function scanInputs(b: Uint8Array, i: number, end: number, f: FastRecords): number {
+  if (i >= end || b[i] !== 123) return -1;
+  f.seen.fill(0);
+  let seen = 0;
+  i = skipWs(b, i + 1, end);
+  for (;;) {
+    let k = 0;
+    while (k < f.nameKeys.length && !keyIs(b, i, end, f.nameKeys[k]!)) k++;
+    if (k === f.nameKeys.length || f.seen[k] === 1) return -1;
+    f.seen[k] = 1;
+    seen++;
+    i = skipWs(b, scanEnd, end);
+    if (i >= end || b[i] !== 58) return -1;
+    const out = f.out[k]!;
+    out.reserve(f.sizes[k]!);
+    i = scanValues(b, skipWs(b, i + 1, end), end, f.dims[k]!, 0, out);
+    if (i < 0) return -1;
+    i = skipWs(b, i, end);
+    if (i >= end) return -1;
+    if (b[i] === 44) i = skipWs(b, i + 1, end);
+    else if (b[i] === 125) return seen === f.nameKeys.length ? i + 1 : -1;
+    else return -1;
+  }
+}
+
+/** Reads the record in b[start, end) into f; false (and nothing kept) if it is not of the usual form. */
+function fastRecord(b: Uint8Array, start: number, end: number, f: FastRecords): boolean {
+  const lengths = f.out.map((g) => g.length);
+  const labels = f.scalarLabels.length;
+  const rows = f.rowLabels.length;
+  let ok = false;
+  let i = skipWs(b, start, end);
+  if (i < end && b[i] === 123) {
+    i = skipWs(b, i + 1, end);
+    let inputs = false;
+    let label = false;
+    for (;;) {
+      let which: 'inputs' | 'label';
+      if (!inputs && keyIs(b, i, end, f.inputsKey)) which = 'inputs';
+      else if (!label && keyIs(b, i, end, f.labelKey)) which = 'label';
+      else break;
+      i = skipWs(b, scanEnd, end);
+      if (i >= end || b[i] !== 58) break;
+      i = skipWs(b, i + 1, end);
+      if (which === 'inputs') {
+        inputs = true;
+        i = scanInputs(b, i, end, f);
+      } else {
+        label = true;
+        i = scanLabel(b, i, end, f);
+      }
+      if (i < 0) break;
+      i = skipWs(b, i, end);
+      if (i >= end) break;
+      if (b[i] === 44) {
+        i = skipWs(b, i + 1, end);
+        continue;
+      }
+      ok = b[i] === 125 && inputs && label && skipWs(b, i + 1, end) === end;
+      break;
+    }
+  }
+  if (!ok) {
+    f.out.forEach((g, k) => (g.length = lengths[k]!));
+    f.scalarLabels.length = labels;
+    f.rowLabels.length = rows;
+  }
+  return ok;
+}
+
 /**
  * Parses JSON Lines text: one `{"inputs": {...}, "<labelField>": ...}` object per line.
  * The first record fixes the input names and per-sample dims; every later record must match.
  */
-export function parseJsonlHoldout(text: string, file: string, options: ReadHoldoutOptions = {}): HoldoutData {
+export function parseJsonlHoldout(text: string | Uint8Array, file: string, options: ReadHoldoutOptions = {}): HoldoutData {
   const labelField = options.labelField ?? DEFAULT_LABEL_FIELD;
   const maxSamples = options.maxSamples ?? Infinity;
   checkMaxSamples(file, options.maxSamples);
@@ -135,17 +437,57 @@ export function parseJsonlHoldout(text: string, file: string, options: ReadHoldo
   const rowLabels: number[][] = [];
   let count = 0;
 
+  // Bytes (what readHoldout passes) go line by line: a line of the usual form is scanned in
+  // place (fastRecord), any other is decoded and takes the general path below. A line's bytes
+  // decode to the same text as that line of the whole file decoded (a newline byte is never
+  // part of a multi-byte character).
+  const bytes = typeof text === 'string' ? undefined : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  const str = typeof text === 'string' ? text : undefined;
+  const total = bytes ? bytes.length : str!.length;
   // Editors on Windows may prepend a byte-order mark, which JSON.parse rejects.
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let pos = bytes ? (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0) : str!.charCodeAt(0) === 0xfeff ? 1 : 0;
   let lineNo = 0;
-  while (pos <= text.length && count < maxSamples) {
-    let end = text.indexOf('\n', pos);
-    if (end < 0) end = text.length;
-    const line = text.slice(pos, end);
+  let fast: FastRecords | undefined;
+  let tryFast = bytes !== undefined && labelField !== 'inputs' && plainKey(labelField);
+  while (pos <= total && count < maxSamples) {
+    let end = bytes ? bytes.indexOf(10, pos) : str!.indexOf('\n', pos);
+    if (end < 0) end = total;
+    if (tryFast && fast === undefined && names !== undefined && labelKind !== undefined) {
+      tryFast = names.every(plainKey);
+      if (tryFast) {
+        // Room for as many records as the rest of the file holds at the first one's length, but
+        // never more doubles than twice the file's bytes (a short first line misleads): past
+        // that the arrays grow by doubling as they fill.
+        const perRecord = names.reduce((a, n) => a + product(dims.get(n) as number[]), 1);
+        const expected = Math.min(maxSamples, Math.ceil(((total - pos) / Math.max(1, pos)) * 1.02) + 2, Math.floor((2 * total) / (8 * perRecord)) + 1);
+        for (const name of names) (values.get(name) as Growable).reserve(expected * product(dims.get(name) as number[]));
+        scalarLabels.reserve(expected);
+        fast = {
+          inputsKey: Buffer.from('inputs'),
+          labelKey: Buffer.from(labelField),
+          nameKeys: names.map((n) => Buffer.from(n)),
+          dims: names.map((n) => dims.get(n) as number[]),
+          sizes: names.map((n) => product(dims.get(n) as number[])),
+          out: names.map((n) => values.get(n) as Growable),
+          seen: new Uint8Array(names.length),
+          scalarLabels,
+          rowLabels,
+          labelKind,
+          labelWidth,
+        };
+      }
+    }
+    if (fast !== undefined && fastRecord(bytes!, pos, end, fast)) {
+      pos = end + 1;
+      lineNo++;
+      count++;
+      continue;
+    }
+    const line = bytes ? bytes.toString('utf8', pos, end) : str!.slice(pos, end);
     pos = end + 1;
     lineNo++;
     if (line.trim() === '') {
-      if (end === text.length) break;
+      if (end === total) break;
       continue;
     }
     const err = (message: string, field?: string): DatasetError =>

@@ -27,7 +27,7 @@ import { REASONS } from './reasons.js';
 import { criticalMetricsFor, judgeRegression } from './regression-judge.js';
 import type { RegressionMetric } from './regression-judge.js';
 import { WorkerPool } from './worker-pool.js';
-import type { BenchmarkResult, DatasetJobRef, EvaluateResult, ModelRun } from './worker-pool.js';
+import type { BenchmarkResult, DatasetJobRef, EvaluateResult, ModelRun, WorkerScope } from './worker-pool.js';
 
 export interface ValidatorTimeouts {
   /** TCP connect timeout per fetch attempt (ms, default 10 s). */
@@ -201,6 +201,17 @@ export class OnnxValidator implements CheckpointValidator {
   }
 
   private async run(request: ValidationRequest, candidate: FetchedArtifact, signal: AbortSignal, deadlineAt: number, holds: Array<() => void>): Promise<ValidationReport> {
+    // One worker for the whole validation: the candidate's session is loaded once (architecture)
+    // and the holdout dataset parsed once (holdout), and the later gates reuse both.
+    const jobs = this.pool.scope();
+    try {
+      return await this.gates(request, candidate, signal, deadlineAt, holds, jobs);
+    } finally {
+      jobs.release();
+    }
+  }
+
+  private async gates(request: ValidationRequest, candidate: FetchedArtifact, signal: AbortSignal, deadlineAt: number, holds: Array<() => void>, jobs: WorkerScope): Promise<ValidationReport> {
     const spec = request.spec;
     const t = this.options.timeouts ?? {};
     const stages: StageResult[] = [];
@@ -250,7 +261,7 @@ export class OnnxValidator implements CheckpointValidator {
         throw err;
       }
     }
-    const loaded = await this.pool.run({ type: 'inspect', model: candidate.path }, { signal, stage: 'architecture', timeoutMs: this.jobTimeout(deadlineAt, t.inspectMs, 60_000) });
+    const loaded = await jobs.run({ type: 'inspect', model: candidate.path }, { signal, stage: 'architecture', timeoutMs: this.jobTimeout(deadlineAt, t.inspectMs, 60_000) });
     full.candidateSignature = cand.signature;
     full.sessionLoadMs = loaded.sessionMs;
     if (baseSig) full.baselineSignature = baseSig;
@@ -317,8 +328,11 @@ export class OnnxValidator implements CheckpointValidator {
           : {}),
         batchSize: this.options.evalBatchSize ?? 16,
       };
-      evaluation = await this.pool.run(job, { signal, stage: 'holdout', timeoutMs: this.jobTimeout(deadlineAt, t.evaluateMs, 300_000) });
+      evaluation = await jobs.run(job, { signal, stage: 'holdout', timeoutMs: this.jobTimeout(deadlineAt, t.evaluateMs, 300_000) });
+      const roundTripMs = performance.now() - t0;
       stages.push(this.holdoutGate(holdout.task, holdout, evaluation, full, t0));
+      const timings = (full.holdout as { timingsMs?: Record<string, unknown> } | undefined)?.timingsMs;
+      if (timings) timings.job = roundTripMs;
     }
 
     // ---- gate 3: benchmark
@@ -328,7 +342,7 @@ export class OnnxValidator implements CheckpointValidator {
       stages.push(stage('benchmark', 'Skipped', REASONS.GateDisabled, 'spec.validation.benchmark.enabled is false.', t0));
     } else {
       const useData = datasetRef !== undefined && evaluation !== undefined && evaluation.count > 0;
-      const result = await this.pool.run(
+      const result = await jobs.run(
         {
           type: 'benchmark',
           model: candidate.path,
@@ -363,6 +377,7 @@ export class OnnxValidator implements CheckpointValidator {
     for (let i = 0; i < ev.count; i++) if (c.ok[i] === 1) okIdx.push(i);
     const successRate = okIdx.length / ev.count;
     let metrics: Record<string, number>;
+    const tm = performance.now();
     try {
       metrics = metricEvaluator(task, selectPredictions(c, okIdx), selectLabels(ev, okIdx))();
     } catch (err) {
@@ -374,8 +389,9 @@ export class OnnxValidator implements CheckpointValidator {
       );
     }
     const latency = latencySummary(c.latencyMs);
+    const metricsMs = performance.now() - tm;
     const thresholds = checkThresholds(metrics, holdout.thresholds ?? []);
-    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName, ...(ev.runtimeLog ? { runtimeLog: ev.runtimeLog } : {}) };
+    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName, sessionReused: c.sessionReused === true, ...(ev.timingsMs ? { timingsMs: { worker: ev.timingsMs, metrics: metricsMs } } : {}), ...(ev.runtimeLog ? { runtimeLog: ev.runtimeLog } : {}) };
     const summary: Record<string, number | string | boolean> = { samples: ev.count, successRate: summaryNumber(successRate), latencyP95Ms: summaryNumber(latency.p95) };
     for (const [k, v] of Object.entries(metrics)) summary[k] = summaryNumber(v);
     const metricText = Object.entries(metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');

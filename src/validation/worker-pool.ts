@@ -99,6 +99,8 @@ export interface InspectResult {
 export interface ModelRunWire {
   outputName: string;
   sessionMs: number;
+  /** The session was the one an earlier job of the same scope loaded (sessionMs is that load). */
+  sessionReused?: boolean;
   /** n * rowSize values, sample-major. */
   predictions: EncodedArray;
   rowSize: number;
@@ -110,7 +112,17 @@ export interface ModelRunWire {
   firstError?: string;
 }
 
+/** Where an evaluate job's time went in the worker (ms). */
+export interface EvaluateTimings {
+  dataset: number;
+  sessions: number;
+  batches: number;
+  compare: number;
+  total: number;
+}
+
 export interface EvaluateResultWire {
+  timingsMs?: EvaluateTimings;
   count: number;
   batchSize: number;
   labels: EncodedArray;
@@ -147,6 +159,7 @@ export interface BenchmarkResult {
 export interface ModelRun {
   outputName: string;
   sessionMs: number;
+  sessionReused?: boolean;
   predictions: Float64Array;
   rowSize: number;
   ok: Uint8Array;
@@ -156,6 +169,7 @@ export interface ModelRun {
 }
 
 export interface EvaluateResult {
+  timingsMs?: EvaluateTimings;
   count: number;
   batchSize: number;
   labels: Float64Array;
@@ -184,6 +198,28 @@ export type WorkerReply =
 export interface WorkerRequest {
   id: number;
   job: WorkerJob;
+  /**
+   * The scope (see WorkerPool.scope) the job belongs to: jobs of one scope share the worker's
+   * parsed datasets and onnxruntime sessions. Without one, a job opens and frees its own.
+   */
+  scope?: number;
+}
+
+/** Pool -> worker, no reply: the scope is over, free what its jobs kept. */
+export interface WorkerRelease {
+  release: number;
+}
+
+/**
+ * Jobs that run one after the other in one worker and share what it loaded for them (the
+ * validation of one checkpoint: the session the architecture stage loads is the holdout's and
+ * the benchmark's; the dataset the holdout parses is the benchmark's). The worker is held from
+ * the first run() until release(); a worker that died in between is replaced, its cache lost.
+ */
+export interface WorkerScope {
+  run<J extends WorkerJob>(job: J, options?: RunOptions): Promise<JobResult<J>>;
+  /** Free the worker and what it kept for this scope. Idempotent. */
+  release(): void;
 }
 
 export function encodeArray(a: Float64Array | Float32Array | Uint8Array): EncodedArray {
@@ -211,6 +247,7 @@ function decodeRun(r: ModelRunWire): ModelRun {
     errors: r.errors,
   };
   if (r.firstError !== undefined) out.firstError = r.firstError;
+  if (r.sessionReused) out.sessionReused = true;
   return out;
 }
 
@@ -226,6 +263,7 @@ function decodeResult(job: WorkerJob, result: unknown): unknown {
   };
   if (w.baseline) out.baseline = decodeRun(w.baseline);
   if (w.comparison) out.comparison = w.comparison;
+  if (w.timingsMs) out.timingsMs = w.timingsMs;
   return out;
 }
 
@@ -321,6 +359,7 @@ export class WorkerPool {
   private readonly slots = new Set<Slot>();
   private readonly waiters: Waiter[] = [];
   private nextId = 1;
+  private nextScope = 1;
   private closed = false;
   /** Children started so far (a crash or timeout replaces one). */
   started = 0;
@@ -357,6 +396,54 @@ export class WorkerPool {
     } finally {
       this.release(slot);
     }
+  }
+
+  /** A scope: jobs that share one worker and its cache (see WorkerScope). */
+  scope(): WorkerScope {
+    const id = this.nextScope++;
+    let slot: Slot | undefined;
+    let released = false;
+    let chain: Promise<unknown> = Promise.resolve();
+    const alive = (s: Slot): boolean => s.child.exitCode === null && s.child.signalCode === null && this.slots.has(s);
+    const runOne = async <J extends WorkerJob>(job: J, options: RunOptions): Promise<JobResult<J>> => {
+      if (released) throw new Error('This worker scope was released.');
+      if (this.closed) throw new StageError(REASONS.ValidatorCrashed, 'The validation worker pool is closed; restart the operator.', false, options.stage ?? 'holdout');
+      if ((job.type === 'crash' || job.type === 'hang') && !this.faultInjection) {
+        throw new Error(`Job type '${job.type}' is a test-only fault injection; create the pool with faultInjection: true.`);
+      }
+      options.signal?.throwIfAborted();
+      if (slot && !alive(slot)) {
+        // Killed or crashed during an earlier job of the scope: give its place back, take another.
+        const dead = slot;
+        slot = undefined;
+        this.release(dead);
+      }
+      slot ??= await this.acquire(options.signal);
+      return (await this.dispatch(slot, job, options, id)) as JobResult<J>;
+    };
+    return {
+      run: <J extends WorkerJob>(job: J, options: RunOptions = {}): Promise<JobResult<J>> => {
+        const next = chain.then(() => runOne(job, options));
+        chain = next.catch(() => undefined);
+        return next;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        const s = slot;
+        slot = undefined;
+        if (!s) return;
+        if (alive(s)) {
+          try {
+            const msg: WorkerRelease = { release: id };
+            s.child.send(msg, () => undefined);
+          } catch {
+            /* the channel closed: the child is going away with its cache */
+          }
+        }
+        this.release(s);
+      },
+    };
   }
 
   /** Kill every child; pending and later jobs fail. */
@@ -446,7 +533,7 @@ export class WorkerPool {
     }
   }
 
-  private dispatch(slot: Slot, job: WorkerJob, options: RunOptions): Promise<unknown> {
+  private dispatch(slot: Slot, job: WorkerJob, options: RunOptions, scope?: number): Promise<unknown> {
     const id = this.nextId++;
     const stage = options.stage ?? 'holdout';
     const timeoutMs = options.timeoutMs ?? this.jobTimeoutMs;
@@ -539,7 +626,7 @@ export class WorkerPool {
       child.on('message', onMessage);
       child.once('exit', onExit);
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      const request: WorkerRequest = { id, job };
+      const request: WorkerRequest = scope === undefined ? { id, job } : { id, job, scope };
       child.send(request, (err) => {
         if (err) {
           kill();

@@ -27,6 +27,7 @@ import type {
   InspectJob,
   InspectResult,
   ModelRunWire,
+  WorkerRelease,
   WorkerReply,
   WorkerRequest,
 } from './worker-pool.js';
@@ -55,6 +56,66 @@ async function open(path: string, label: string): Promise<{ session: Session; ms
 
 function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 300);
+}
+
+interface Opened {
+  session: Session;
+  ms: number;
+  /** From the scope's cache: an earlier job loaded it, and the scope closes it. */
+  reused: boolean;
+}
+
+/**
+ * What the jobs of one scope (WorkerPool.scope: one validation) share: the sessions they opened
+ * and the datasets they parsed, so a checkpoint's validation loads each model and parses its
+ * holdout once. Dropped when the scope is released or a job of another scope comes.
+ */
+interface ScopeCache {
+  id: number;
+  sessions: Map<string, { session: Session; ms: number }>;
+  datasets: Map<string, HoldoutData | undefined>;
+}
+
+let current: ScopeCache | undefined;
+
+async function dropScope(): Promise<void> {
+  const c = current;
+  current = undefined;
+  if (!c) return;
+  for (const s of c.sessions.values()) await closeSession(s.session).catch(() => undefined);
+}
+
+async function enterScope(id: number | undefined): Promise<ScopeCache | undefined> {
+  if (id === undefined) return undefined;
+  if (current?.id === id) return current;
+  await dropScope();
+  current = { id, sessions: new Map(), datasets: new Map() };
+  return current;
+}
+
+/** The model's session: the scope's when it has one (loaded by an earlier job), else a new one. */
+async function openIn(scope: ScopeCache | undefined, path: string, label: string): Promise<Opened> {
+  const kept = scope?.sessions.get(path);
+  if (kept) return { ...kept, reused: true };
+  const o = await open(path, label);
+  scope?.sessions.set(path, o);
+  return { ...o, reused: false };
+}
+
+/** Close a session unless the scope keeps it. */
+async function closeUnlessKept(scope: ScopeCache | undefined, o: Opened | { session: Session }): Promise<void> {
+  if (scope && [...scope.sessions.values()].some((k) => k.session === o.session)) return;
+  await closeSession(o.session).catch(() => undefined);
+}
+
+const datasetKey = (ref: DatasetJobRef): string => JSON.stringify([ref.path, ref.format ?? null, ref.labelField ?? null, ref.maxSamples ?? null]);
+
+async function loadDatasetIn(scope: ScopeCache | undefined, ref: DatasetJobRef): Promise<HoldoutData | undefined> {
+  const key = datasetKey(ref);
+  if (scope?.datasets.has(key)) return scope.datasets.get(key);
+  const data = await loadDataset(ref);
+  scope?.datasets.set(key, data);
+  return data;
 }
 
 async function loadDataset(ref: DatasetJobRef): Promise<HoldoutData | undefined> {
@@ -86,12 +147,12 @@ function cast(type: string, data: ArrayLike<number | bigint>): Tensor['data'] {
     case 'float64':
       return data instanceof Float64Array ? data : numeric ? new Float64Array(numeric) : Float64Array.from({ length: n }, (_, i) => num(i));
     case 'int32':
-      return Int32Array.from({ length: n }, (_, i) => Math.trunc(num(i)));
+      return data instanceof Int32Array ? data : Int32Array.from({ length: n }, (_, i) => Math.trunc(num(i)));
     case 'int64':
       return data instanceof BigInt64Array ? data : BigInt64Array.from({ length: n }, (_, i) => BigInt(Math.trunc(num(i))));
     case 'uint8':
     case 'bool':
-      return Uint8Array.from({ length: n }, (_, i) => num(i));
+      return data instanceof Uint8Array ? data : Uint8Array.from({ length: n }, (_, i) => num(i));
     case 'int8':
       return Int8Array.from({ length: n }, (_, i) => num(i));
     case 'int16':
@@ -135,7 +196,9 @@ function feedsFor(model: TensorInfo[], mapping: Map<string, string>, batch: Reco
 }
 
 interface RunAcc {
-  info: { session: Session; ms: number; inputs: TensorInfo[]; mapping: Map<string, string>; outputName: string };
+  info: { session: Session; ms: number; reused: boolean; inputs: TensorInfo[]; mapping: Map<string, string>; outputName: string };
+  /** The dataset's inputs cast whole to this model's element types (batches are views of them). */
+  fed?: HoldoutData;
   predictions: Float64Array | undefined;
   rowSize: number;
   ok: Uint8Array;
@@ -165,16 +228,25 @@ async function runBatch(acc: RunAcc, inputs: Record<string, HoldoutInput>, start
     } else if (row !== acc.rowSize) {
       throw new Error(`output '${acc.info.outputName}' has ${row} values per sample, earlier batches had ${acc.rowSize}`);
     }
-    for (let s = 0; s < size; s++) {
-      let finite = true;
-      for (let k = 0; k < row; k++) {
-        const v = Number(values[s * row + k]);
-        acc.predictions[(start + s) * row + k] = v;
-        if (!Number.isFinite(v)) finite = false;
-      }
-      acc.ok[start + s] = finite ? 1 : 0;
-      acc.latency[start + s] = ms;
+    const preds = acc.predictions;
+    const at = start * row;
+    if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+      for (let j = 0; j < size * row; j++) preds[at + j] = Number(values[j]);
+    } else {
+      // Converts natively, value by value as Number() did (values.length is size * row, checked above).
+      preds.set(values as ArrayLike<number>, at);
     }
+    for (let s = 0; s < size; s++) {
+      let finite = 1;
+      const from = at + s * row;
+      for (let k = 0; k < row; k++) {
+        const v = preds[from + k]!;
+        // v - v is NaN exactly for NaN and ±Infinity: Number.isFinite without the call.
+        if (v - v !== 0) finite = 0;
+      }
+      acc.ok[start + s] = finite;
+    }
+    acc.latency.fill(ms, start, start + size);
     for (const v of Object.values(out)) v.dispose?.();
   } catch (err) {
     const ms = performance.now() - t0;
@@ -191,6 +263,7 @@ function wire(acc: RunAcc): ModelRunWire {
   const w: ModelRunWire = {
     outputName: acc.info.outputName,
     sessionMs: acc.info.ms,
+    ...(acc.info.reused ? { sessionReused: true } : {}),
     predictions: encodeArray(acc.predictions ?? new Float64Array(0)),
     rowSize: acc.rowSize,
     ok: encodeArray(acc.ok),
@@ -243,17 +316,52 @@ function compare(req: CompareRequest, cand: RunAcc, base: RunAcc, labels: Float6
   }
 }
 
-async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
-  const data = await loadDataset(job.dataset);
+/**
+ * The dataset with each input the model reads cast whole, once, to the model's element type
+ * (JSON Lines values are float64, most models read float32): every batch is then a view, cast
+ * the same value by value as a per-batch copy would. An input that cannot be cast is left as
+ * it is, so each batch fails on it as before (and the samples count as errors).
+ */
+function castInputs(data: HoldoutData, model: TensorInfo[], mapping: Map<string, string>, memo: Map<string, Tensor['data']>): HoldoutData {
+  const inputs: Record<string, HoldoutInput> = { ...data.inputs };
+  for (const i of model) {
+    const name = mapping.get(i.name);
+    const src = name === undefined ? undefined : data.inputs[name];
+    if (name === undefined || src === undefined) continue;
+    const key = `${name}\u0000${i.type}`;
+    let whole = memo.get(key);
+    if (whole === undefined) {
+      try {
+        whole = cast(i.type, src.data as ArrayLike<number | bigint>);
+      } catch {
+        continue;
+      }
+      memo.set(key, whole);
+    }
+    // Any typed array slices as sliceBatch needs; `dtype` is the dataset's, which feedsFor does not read.
+    inputs[name] = { data: whole as unknown as HoldoutInput['data'], dims: src.dims, dtype: src.dtype };
+  }
+  return { count: data.count, inputs, labels: data.labels };
+}
+
+async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined): Promise<EvaluateResultWire> {
+  const t0 = performance.now();
+  const data = await loadDatasetIn(scope, job.dataset);
+  const t1 = performance.now();
+  let t2 = t1;
+  let t3 = t1;
   const models: Array<[string, string]> = [['candidate', job.candidate]];
   if (job.baseline) models.push(['baseline', job.baseline]);
   const accs: RunAcc[] = [];
+  const casts = new Map<string, Tensor['data']>();
   try {
     for (const [label, path] of models) {
-      const { session, ms } = await open(path, label);
+      // The candidate's session is the one the architecture stage loaded (same scope); the
+      // baseline's is this job's own.
+      const { session, ms, reused } = label === 'candidate' ? await openIn(scope, path, label) : { ...(await open(path, label)), reused: false };
       const sig = signatureOf(session);
       const acc: RunAcc = {
-        info: { session, ms, inputs: sig.inputs, mapping: new Map(), outputName: pickOutput(sig.outputs, job.outputName, job.task ?? job.compare?.task, label) },
+        info: { session, ms, reused, inputs: sig.inputs, mapping: new Map(), outputName: '' },
         predictions: undefined,
         rowSize: 0,
         ok: new Uint8Array(data?.count ?? 0),
@@ -261,8 +369,13 @@ async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
         errors: 0,
       };
       accs.push(acc);
-      if (data) acc.info.mapping = mapInputs(sig.inputs, data.inputs, label);
+      acc.info.outputName = pickOutput(sig.outputs, job.outputName, job.task ?? job.compare?.task, label);
+      if (data) {
+        acc.info.mapping = mapInputs(sig.inputs, data.inputs, label);
+        acc.fed = castInputs(data, sig.inputs, acc.info.mapping, casts);
+      }
     }
+    t2 = performance.now();
     let batchSize = Math.max(1, job.batchSize ?? 16);
     // A fixed batch dimension wins.
     const d0 = accs[0]!.info.inputs[0]?.shape[0];
@@ -271,11 +384,10 @@ async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
     let labelWidth = 1;
     if (data && data.count > 0) {
       for (let start = 0, b = 0; start < data.count; start += batchSize, b++) {
-        const batch = sliceBatch(data, start, start + batchSize);
         const size = Math.min(batchSize, data.count - start);
         // Alternate which model runs first so warm caches favour neither.
         const order = b % 2 === 0 ? accs : [...accs].reverse();
-        for (const acc of order) await runBatch(acc, batch.inputs, start, size);
+        for (const acc of order) await runBatch(acc, sliceBatch(acc.fed ?? data, start, start + batchSize).inputs, start, size);
       }
       if (data.labels instanceof Float64Array) labels = data.labels;
       else {
@@ -283,6 +395,7 @@ async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
         labels = Float64Array.from(data.labels.flat());
       }
     }
+    t3 = performance.now();
     const result: EvaluateResultWire = {
       count: data?.count ?? 0,
       batchSize,
@@ -292,9 +405,11 @@ async function evaluate(job: EvaluateJob): Promise<EvaluateResultWire> {
     };
     if (accs[1]) result.baseline = wire(accs[1]);
     if (accs[1] && job.compare && result.count > 0) result.comparison = compare(job.compare, accs[0]!, accs[1], labels, labelWidth);
+    const t4 = performance.now();
+    result.timingsMs = { dataset: t1 - t0, sessions: t2 - t1, batches: t3 - t2, compare: t4 - t3, total: t4 - t0 };
     return result;
   } finally {
-    for (const a of accs) await closeSession(a.info.session).catch(() => undefined);
+    for (const a of accs) await closeUnlessKept(scope, a.info);
   }
 }
 
@@ -354,10 +469,12 @@ function tiledFeeds(inputs: TensorInfo[], mapping: Map<string, string>, data: Ho
   return feedsFor(inputs, mapping, tiled);
 }
 
-async function benchmark(job: BenchmarkJob): Promise<BenchmarkResult> {
+async function benchmark(job: BenchmarkJob, scope: ScopeCache | undefined): Promise<BenchmarkResult> {
   peakRssMiB(true);
-  const data = job.dataset ? await loadDataset(job.dataset) : undefined;
-  const { session, ms } = await open(job.model, 'candidate');
+  // The holdout stage of the same validation parsed the dataset and loaded the session: both kept.
+  const data = job.dataset ? await loadDatasetIn(scope, job.dataset) : undefined;
+  const opened = await openIn(scope, job.model, 'candidate');
+  const { session, ms } = opened;
   try {
     const sig = signatureOf(session);
     const useData = data !== undefined && data.count > 0;
@@ -419,28 +536,29 @@ async function benchmark(job: BenchmarkJob): Promise<BenchmarkResult> {
     }
     return { sessionMs: ms, peakRssMiB: peakRssMiB(), input: useData ? 'holdout' : given.size > 0 ? 'spec' : 'synthetic', batches };
   } finally {
-    await closeSession(session).catch(() => undefined);
+    await closeUnlessKept(scope, opened);
   }
 }
 
-async function inspect(job: InspectJob): Promise<InspectResult> {
-  const { session, ms } = await open(job.model, 'candidate');
+async function inspect(job: InspectJob, scope: ScopeCache | undefined): Promise<InspectResult> {
+  const opened = await openIn(scope, job.model, 'candidate');
   try {
-    return { ...signatureOf(session), sessionMs: ms };
+    return { ...signatureOf(opened.session), sessionMs: opened.ms };
   } finally {
-    await closeSession(session).catch(() => undefined);
+    await closeUnlessKept(scope, opened);
   }
 }
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   const job = req.job;
+  const scope = await enterScope(req.scope);
   switch (job.type) {
     case 'inspect':
-      return inspect(job);
+      return inspect(job, scope);
     case 'evaluate':
-      return evaluate(job);
+      return evaluate(job, scope);
     case 'benchmark':
-      return benchmark(job);
+      return benchmark(job, scope);
     case 'crash':
     case 'hang':
       // FAKE FAULT INJECTION (tests only): stands in for a model that kills or wedges onnxruntime.
@@ -453,7 +571,12 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 }
 
 let queue = Promise.resolve();
-process.on('message', (msg: WorkerRequest) => {
+process.on('message', (msg: WorkerRequest | WorkerRelease) => {
+  if ('release' in msg) {
+    const id = msg.release;
+    queue = queue.then(() => (current?.id === id ? dropScope() : undefined));
+    return;
+  }
   queue = queue.then(async () => {
     let reply: WorkerReply;
     try {

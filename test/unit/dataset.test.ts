@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatasetError, parseNpy, readHoldout, sliceBatch } from '../../src/validation/dataset.js';
+import { DatasetError, parseJsonlHoldout, parseNpy, readHoldout, sliceBatch } from '../../src/validation/dataset.js';
+import type { HoldoutData } from '../../src/validation/dataset.js';
 import { encodeNpy, encodeNpz, writeJsonl, writeNpz } from '../harness/datasets.js';
 
 describe('validation/dataset', () => {
@@ -173,6 +174,88 @@ describe('validation/dataset', () => {
         const err = await rejects(readHoldout(file), new RegExp(file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), ...patterns);
         assert.equal(err.line, 3);
       }
+    });
+
+    describe('the byte scanner (records after the first) reads what JSON.parse reads', () => {
+      // A small seeded generator, so a failure reproduces.
+      let seed = 12345;
+      const r = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+      const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
+      const digits = (n: number, lead = true): string => Array.from({ length: n }, (_, k) => String(k === 0 && lead ? 1 + Math.floor(r() * 9) : Math.floor(r() * 10))).join('');
+      const SPECIAL = ['-0', '0', '0.0', '-0.0', '1e-324', '5e-324', '2.2250738585072014e-308', '1.7976931348623157e308', '1e309', '-1e400', '123456789012345678901234567890', '0.1', '0.30000000000000004', '9007199254740993', '1E22', '1e23', '0.000001', '1e-7', '4.35e+2', '999999999999999', '9999999999999999'];
+      const number = (): string => {
+        switch (Math.floor(r() * 7)) {
+          case 0: return String(Math.floor(r() * 2000) - 1000);
+          case 1: return (r() * 4 - 2).toFixed(Math.floor(r() * 10));
+          case 2: return String((r() * 2 - 1) * 10 ** Math.floor(r() * 50 - 25));
+          case 3: return `${r() < 0.5 ? '-' : ''}${r() < 0.3 ? '0' : digits(1 + Math.floor(r() * 20))}.${digits(1 + Math.floor(r() * 25), false)}`;
+          case 4: return `${r() < 0.5 ? '-' : ''}${digits(1 + Math.floor(r() * 3))}${pick(['e', 'E'])}${pick(['', '+', '-'])}${Math.floor(r() * 400)}`;
+          case 5: return `${digits(1 + Math.floor(r() * 17))}`;
+          default: return pick(SPECIAL);
+        }
+      };
+      const ws = (): string => pick(['', '', ' ', '\t', '  ', ' \t ']);
+      const list = (n: number, item: () => string): string => `[${ws()}${Array.from({ length: n }, item).join(`${ws()},${ws()}`)}${ws()}]`;
+      /** One record: a 2x3 input and a 1-D input, keys in either order, sometimes a form the scanner leaves to JSON.parse. */
+      const record = (arrayLabel: boolean): string => {
+        const img = `"img"${ws()}:${ws()}${list(2, () => list(3, number))}`;
+        const tab = `"tab"${ws()}:${ws()}${list(4, number)}`;
+        const inputs = `"inputs"${ws()}:${ws()}{${ws()}${r() < 0.5 ? `${img}${ws()},${ws()}${tab}` : `${tab}${ws()},${ws()}${img}`}${ws()}}`;
+        const label = `"label"${ws()}:${ws()}${arrayLabel ? list(3, number) : number()}`;
+        const members = r() < 0.5 ? [inputs, label] : [label, inputs];
+        const odd = r();
+        if (odd < 0.05) members.push(`"id"${ws()}:${ws()}"row"`); // another key
+        else if (odd < 0.08) members.push(`"label"${ws()}:${ws()}${arrayLabel ? list(3, number) : number()}`); // a duplicate: the last wins
+        else if (odd < 0.1) members[0] = members[0]!.replace('"inputs"', '"\\u0069nputs"'); // an escape in a key
+        return `${ws()}{${ws()}${members.join(`${ws()},${ws()}`)}${ws()}}${ws()}${pick(['', '', '\r'])}`;
+      };
+      const same = (a: HoldoutData, b: HoldoutData): void => {
+        assert.equal(a.count, b.count);
+        for (const name of ['img', 'tab']) {
+          const x = a.inputs[name]!.data;
+          const y = b.inputs[name]!.data;
+          assert.equal(x.length, y.length);
+          for (let i = 0; i < x.length; i++) assert.ok(Object.is(x[i], y[i]), `${name}[${i}]: ${String(x[i])} vs ${String(y[i])}`);
+          assert.deepEqual(a.inputs[name]!.dims, b.inputs[name]!.dims);
+        }
+        const la = Array.isArray(a.labels) ? a.labels.flat() : [...a.labels];
+        const lb = Array.isArray(b.labels) ? b.labels.flat() : [...b.labels];
+        assert.equal(la.length, lb.length);
+        for (let i = 0; i < la.length; i++) assert.ok(Object.is(la[i], lb[i]), `label[${i}]: ${la[i]} vs ${lb[i]}`);
+      };
+
+      for (const arrayLabel of [false, true]) {
+        it(`gives the very same doubles as the JSON.parse path (${arrayLabel ? 'array' : 'scalar'} labels, odd numbers, whitespace, key orders)`, () => {
+          const text = `\ufeff${Array.from({ length: 3000 }, () => record(arrayLabel)).join('\n')}\n\n`;
+          // A string takes the general (JSON.parse) path on every line; bytes, the scanner.
+          const general = parseJsonlHoldout(text, 'f.jsonl');
+          const scanned = parseJsonlHoldout(Buffer.from(text), 'f.jsonl');
+          assert.equal(scanned.count, 3000);
+          same(scanned, general);
+          // Every number the general path read is what JSON.parse gives for the line.
+          const first = JSON.parse(text.slice(1, text.indexOf('\n'))) as { inputs: { tab: number[] } };
+          assert.ok(Object.is(general.inputs.tab!.data[0], first.inputs.tab[0]));
+        });
+      }
+
+      it('a bad record after the first gets the same error from bytes as from text', () => {
+        const ok = '{"inputs": {"x": [1, 2, 3]}, "label": 0}';
+        for (const bad of ['{"inputs": {"x": [1, 2, 3]}, "label": ', '{"inputs": {"x": [1, 2]}, "label": 0}', '{"inputs": {"x": [1, 2, 3e]}, "label": 0}', '{"inputs": {"x": [1, 2, 03]}, "label": 0}',
+          '{"inputs": {"x": [1, 2, 3], "x": [1, 2]}, "label": 0}', '{"inputs": {"x": [1, 2, 3]}, "label": [0]}', '{"inputs": {"x": [1, 2, 3]}, "label": 0} x', '{"inputs": {"x": [1, -, 3]}, "label": 0}', '{"inputs": {"x": [1, 2, 3]}}']) {
+          const text = `${ok}\n${ok}\n${bad}\n`;
+          const message = (input: string | Uint8Array): string => {
+            try {
+              parseJsonlHoldout(input, 'f.jsonl');
+            } catch (err) {
+              assert.ok(err instanceof DatasetError);
+              assert.equal(err.line, 3);
+              return err.message;
+            }
+            return 'no error';
+          };
+          assert.equal(message(Buffer.from(text)), message(text), bad);
+        }
+      });
     });
 
     it('refuses an empty file and an unknown extension', async () => {

@@ -1,0 +1,98 @@
+// WorkerPool.scope(): the jobs of one validation share one worker's session and parsed dataset
+// (REAL onnxruntime in REAL worker processes), and give the same results as jobs run alone.
+import assert from 'node:assert/strict';
+import { rename } from 'node:fs/promises';
+import path from 'node:path';
+import { StageError } from '../../../src/validation/contract.js';
+import { WorkerPool } from '../../../src/validation/worker-pool.js';
+import type { EvaluateJob } from '../../../src/validation/worker-pool.js';
+import { classificationData, classifierModel, holdoutJsonl, randomWeights, tempDir, weightsOnlyUpdate, writeArtifact } from '../../harness/models.js';
+import type { WrittenFile } from '../../harness/models.js';
+
+describe('WorkerPool.scope (real onnxruntime workers)', function () {
+  this.timeout(60_000);
+  let root: string;
+  let pool: WorkerPool;
+  let model: WrittenFile;
+  let baseline: WrittenFile;
+  let dataset: WrittenFile;
+  const truth = randomWeights(8, 3, 1);
+
+  before(async () => {
+    root = await tempDir('modelgate-scope-');
+    pool = new WorkerPool({ size: 1, memoryMiB: 1024, faultInjection: true });
+    model = await writeArtifact(root, 'model.onnx', classifierModel({ ...truth }));
+    baseline = await writeArtifact(root, 'baseline.onnx', classifierModel({ ...weightsOnlyUpdate(truth, 0.05, 3) }));
+    dataset = await writeArtifact(root, 'holdout.jsonl', holdoutJsonl(classificationData(truth, 300, 5)));
+  });
+
+  after(async () => {
+    await pool.close();
+  });
+
+  const evaluateJob = (file = dataset.path): EvaluateJob => ({ type: 'evaluate', candidate: model.path, baseline: baseline.path, dataset: { path: file, format: 'jsonl' }, task: 'classification', batchSize: 16 });
+  const benchmarkJob = (file: string) => ({ type: 'benchmark' as const, model: model.path, batchSizes: [1, 8], warmupRuns: 1, runs: 3, dataset: { path: file, format: 'jsonl' as const } });
+
+  it('the session of the first job and the dataset of the evaluation are reused, with the same results as jobs run alone', async () => {
+    const alone = await pool.run(evaluateJob());
+    assert.equal(alone.candidate.sessionReused, undefined);
+    const scope = pool.scope();
+    try {
+      await scope.run({ type: 'inspect', model: model.path });
+      const ev = await scope.run(evaluateJob());
+      assert.equal(ev.candidate.sessionReused, true, 'the candidate session is the one inspect loaded');
+      assert.equal(ev.baseline?.sessionReused, undefined, 'the baseline has its own session');
+      assert.deepEqual(ev.candidate.predictions, alone.candidate.predictions);
+      assert.deepEqual(ev.candidate.ok, alone.candidate.ok);
+      assert.deepEqual(ev.baseline?.predictions, alone.baseline?.predictions);
+      assert.deepEqual(ev.labels, alone.labels);
+      assert.deepEqual(ev.comparison?.metrics, alone.comparison?.metrics);
+      // The file goes away: the benchmark of the same scope still tiles the holdout it parsed.
+      const moved = path.join(root, 'moved.jsonl');
+      await rename(dataset.path, moved);
+      try {
+        const bench = await scope.run(benchmarkJob(dataset.path));
+        assert.equal(bench.input, 'holdout');
+        assert.deepEqual(bench.batches.map((b) => [b.batchSize, b.errors]), [[1, 0], [8, 0]]);
+      } finally {
+        await rename(moved, dataset.path);
+      }
+    } finally {
+      scope.release();
+    }
+  });
+
+  it('a released scope keeps nothing: the next scope reads the dataset again', async () => {
+    const first = pool.scope();
+    await first.run(evaluateJob());
+    first.release();
+    const moved = path.join(root, 'moved2.jsonl');
+    await rename(dataset.path, moved);
+    const second = pool.scope();
+    try {
+      await assert.rejects(second.run(benchmarkJob(dataset.path)), (err: unknown) => err instanceof StageError && err.reason === 'DatasetInvalid');
+      second.release();
+      // Nor does a job outside any scope (the pool has one worker: the scope had to let it go first).
+      await assert.rejects(pool.run(benchmarkJob(dataset.path)), (err: unknown) => err instanceof StageError && err.reason === 'DatasetInvalid');
+    } finally {
+      second.release();
+      await rename(moved, dataset.path);
+    }
+  });
+
+  it('a worker that dies during a scope is replaced for its next job (FAKE FAULT INJECTION)', async () => {
+    const scope = pool.scope();
+    try {
+      await scope.run({ type: 'inspect', model: model.path });
+      await assert.rejects(scope.run({ type: 'crash' }), (err: unknown) => err instanceof StageError && err.reason === 'ValidatorCrashed');
+      const ev = await scope.run(evaluateJob());
+      assert.equal(ev.count, 300);
+      assert.equal(ev.candidate.sessionReused, undefined, 'the new worker loaded its own session');
+    } finally {
+      scope.release();
+    }
+    // The pool still serves jobs from other callers.
+    const again = await pool.run({ type: 'inspect', model: model.path });
+    assert.equal(again.inputs[0]!.name, 'x');
+  });
+});
