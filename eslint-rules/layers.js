@@ -62,7 +62,6 @@ export const PURE = [
   'src/validation/contract.ts', // the controller/validation contract: types and StageError
   'src/validation/job-spec.ts', // the validation Job's manifest and result line
   'src/validation/output-choice.ts', // which output the holdout gate scores
-  'src/validation/reasons.ts', // the gates' reasons
   'src/validation/regression-judge.ts', // the regression gate's verdict
 ];
 

@@ -2,7 +2,7 @@
 // step, do that one step's I/O, write status. Long work runs as background jobs (jobs.ts);
 // every write is conditional on the resourceVersion it was computed from.
 import { CONDITION } from '../api/conditions.js';
-import { REASON } from '../api/reasons.js';
+import { REASON, REASONS } from '../api/reasons.js';
 import {
   ANNOTATIONS, API_VERSION, DEFAULT_MODEL_ENV, FINALIZER, KIND,
   type AnalysisTemplate, type AnalysisTemplateRef, type ModelCheckpoint, type ModelCheckpointStatus, type Phase, type ResolvedAnalysis, type RollbackPoint, type ValidationJobOverrides, type ValidationRunner,
@@ -383,7 +383,7 @@ export class Reconciler {
           const request: ValidationRequest = { key: keyOf(cp), generation: gen, candidate: cp.spec.artifact, training: cp.spec.training, spec: cp.spec.validation ?? {}, baseline };
           if (this.runsAsJob(cp)) {
             // Never in process instead: the checkpoint asked to be kept away from the operator.
-            if (!this.d.validationJobs) throw new StageError('JobRunnerNotConfigured', 'spec.validation.runner is Job but the operator runs no validation Jobs: start it with --validation-job-image, or set runner InProcess', true, 'architecture');
+            if (!this.d.validationJobs) throw new StageError(REASONS.JobRunnerNotConfigured, 'spec.validation.runner is Job but the operator runs no validation Jobs: start it with --validation-job-image, or set runner InProcess', true, 'architecture');
             // The Secrets must exist (a missing one stalls the checkpoint, as in process); the
             // Job mounts them as volumes, so their values never pass into its payload.
             await this.credentials(cp, baseline);
@@ -817,6 +817,6 @@ function promotedGenerationOf(cp: ModelCheckpoint): number | undefined {
 function failedJob(error: unknown, kind: string): JobView {
   if (error instanceof StageError) return { state: 'failed', reason: error.reason, message: error.message, terminal: error.terminal };
   const message = error instanceof Error ? error.message : String(error);
-  return { state: 'failed', reason: kind === 'fetch' ? 'FetchFailed' : 'ValidationError', message, terminal: true };
+  return { state: 'failed', reason: kind === 'fetch' ? REASONS.FetchFailed : REASONS.ValidationError, message, terminal: true };
 }
 

@@ -14,6 +14,7 @@
 // ReplicaSet, or the checkpoint's `spec.rollout.progressDeadlineSeconds` passed since the patch
 // (pods never Ready, never scheduled). The pods' own reasons are quoted either way.
 
+import { ROLLOUT_REASONS } from '../api/reasons.js';
 import type { PodProblem, RolloutStatus } from '../api/types.js';
 
 export interface ReplicaSetFacts {
@@ -129,20 +130,20 @@ export function judgeRollout(i: RolloutInput): RolloutView {
 
 function podProblems(p: PodFacts, maxRestarts: number): PodProblem[] {
   const out: PodProblem[] = [];
-  if (p.unschedulable) out.push({ pod: p.name, reason: 'Unschedulable', message: p.unschedulable });
+  if (p.unschedulable) out.push({ pod: p.name, reason: ROLLOUT_REASONS.Unschedulable, message: p.unschedulable });
   for (const c of p.containers) {
     const base = { pod: p.name, container: c.name, restarts: c.restartCount };
     const last = c.terminated ?? c.lastTerminated;
     if (last?.reason === 'OOMKilled') {
-      out.push({ ...base, reason: 'OOMKilled', ...detail(last) });
+      out.push({ ...base, reason: ROLLOUT_REASONS.OOMKilled, ...detail(last) });
     } else if (c.waiting?.reason === 'CrashLoopBackOff' || c.restartCount >= maxRestarts) {
       // The restart count decides: one restart with back-off may be a blip, `maxRestarts` is a loop.
-      if (c.restartCount >= maxRestarts) out.push({ ...base, reason: 'CrashLoopBackOff', ...detail(last) });
-      else out.push({ ...base, reason: 'Restarting', ...detail(last) });
+      if (c.restartCount >= maxRestarts) out.push({ ...base, reason: ROLLOUT_REASONS.CrashLoopBackOff, ...detail(last) });
+      else out.push({ ...base, reason: ROLLOUT_REASONS.Restarting, ...detail(last) });
     } else if (c.waiting?.reason && STUCK_WAITING.has(c.waiting.reason)) {
       out.push({ ...base, reason: c.waiting.reason, ...(c.waiting.message ? { message: c.waiting.message } : {}) });
     } else if (!c.ready && p.phase === 'Running' && !c.waiting) {
-      out.push({ ...base, reason: 'NotReady', message: 'running, readiness probe not passing' });
+      out.push({ ...base, reason: ROLLOUT_REASONS.NotReady, message: 'running, readiness probe not passing' });
     }
   }
   return out;

@@ -5,7 +5,7 @@ import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { planEviction, type CacheEntry } from '../validation/cache-budget.js';
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import type { EvictionResult } from './types.js';
 
 export const DIGEST_RE = /^sha256:([0-9a-f]{64})$/;

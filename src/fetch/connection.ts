@@ -11,7 +11,7 @@ import { createWriteStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { bareHost, forbiddenAddressKind, ipFamily, matchesTrusted, redact, redirectProblem, type HostPattern } from './policy.js';
 import type { FetcherSettingNames } from './types.js';
 

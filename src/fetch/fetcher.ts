@@ -8,7 +8,7 @@ import { mkdir, rename, stat, unlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { FetchedArtifact } from '../validation/contract.js';
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { ArtifactCache, DIGEST_RE, PARTIAL_PREFIX } from './cache.js';
 import { GuardedConnection, defaultResolver } from './connection.js';
 import { FileScheme } from './file.js';

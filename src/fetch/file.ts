@@ -4,7 +4,7 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { tooLarge, writeLimited, type WriteJob } from './connection.js';
 import type { Download, FetcherSettingNames, Scheme } from './types.js';
 

@@ -2,7 +2,7 @@
 // headers, basic auth and a CA bundle. Credentials go to the URI's own host only; a redirect to
 // another host (a presigned URL) gets none.
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { readSmall, saveBody, storeErrorCode } from './connection.js';
 import { redact } from './policy.js';
 import type { Download, DownloadJob, SchemeContext, Scheme, StoreCredentials, StoreRef } from './types.js';

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type http from 'node:http';
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { readSmall, saveBody, storeErrorCode, tooLarge } from './connection.js';
 import { fromSecret } from './https.js';
 import { chooseBlob, manifestBlobs, MANIFEST_TYPES, parseChallenge, parseOciUri, registryAuth, type OciReference } from './oci-ref.js';

@@ -1,7 +1,7 @@
 // Attempts with a deadline each, retried with exponential backoff and full jitter (or the
 // server's Retry-After) for errors that may pass: 5xx, 429, 408, a reset or refused connection.
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { RetryableError, TRANSIENT_CODES, sleep } from './connection.js';
 import { redact } from './policy.js';
 

@@ -6,7 +6,7 @@
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { StageError } from '../validation/contract.js';
-import { REASONS } from '../validation/reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { readSmall, saveBody, storeErrorCode } from './connection.js';
 import { fromSecret, probed } from './https.js';
 import { redact } from './policy.js';

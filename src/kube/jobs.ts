@@ -7,6 +7,7 @@
 import type { ValidationJobOverrides } from '../api/types.js';
 import type { ValidationReport, ValidationRequest } from '../validation/contract.js';
 import { StageError } from '../validation/contract.js';
+import { REASONS } from '../api/reasons.js';
 import { CONTAINER, JOB_STAGE, LABELS, buildValidationJob, jobName, jobState, mayStart, parseJobResult, unreachableFromPod, type CheckpointRef, type JobFacts, type JobTemplate } from '../validation/job-spec.js';
 import { ApiError, isConflict, isNotFound, paths, type KubeClient } from './client.js';
 import { SupervisedInformer } from './informer.js';
@@ -85,7 +86,7 @@ export class ValidationJobs {
    */
   async run(cp: CheckpointRef, request: ValidationRequest, overrides: ValidationJobOverrides | undefined, signal: AbortSignal): Promise<ValidationReport> {
     const unreachable = unreachableFromPod(request);
-    if (unreachable) throw new StageError('ArtifactNotReachableFromJob', unreachable, true, JOB_STAGE);
+    if (unreachable) throw new StageError(REASONS.ArtifactNotReachableFromJob, unreachable, true, JOB_STAGE);
     const name = jobName(cp.uid, cp.generation);
     const key = `${cp.namespace}/${name}`;
     await this.supersede(cp.namespace, cp.uid, cp.generation);
@@ -101,7 +102,7 @@ export class ValidationJobs {
         }
       }
       if (job.metadata.labels?.[LABELS.uid] !== cp.uid) {
-        throw new StageError('JobNameTaken', `a Job named ${name} in ${cp.namespace} exists but is not this checkpoint's: delete it`, true, JOB_STAGE);
+        throw new StageError(REASONS.JobNameTaken, `a Job named ${name} in ${cp.namespace} exists but is not this checkpoint's: delete it`, true, JOB_STAGE);
       }
       return await this.follow(cp, request, job, signal);
     } catch (err) {
@@ -134,7 +135,7 @@ export class ValidationJobs {
       await this.news(`${cp.namespace}/${name}`, this.opts.pollMs ?? 5000, signal);
       const next = this.informer.isUp ? this.informer.get(name, cp.namespace) ?? (await this.client.find<RawJob>(paths.job(cp.namespace, name))) : await this.client.find<RawJob>(paths.job(cp.namespace, name));
       if (!next || next.metadata.uid !== job.metadata.uid) {
-        throw new StageError('JobDeleted', `the validation Job ${name} was deleted before it finished: it is run again`, false, JOB_STAGE);
+        throw new StageError(REASONS.JobDeleted, `the validation Job ${name} was deleted before it finished: it is run again`, false, JOB_STAGE);
       }
       job = next;
     }

@@ -2,31 +2,10 @@
 // measurements to one decision. No I/O (eslint enforces it), so every rule is unit-tested.
 // Fetching a number (prometheus.ts) and judging it (here) are separate steps, as in Argo Rollouts.
 import type { AnalysisAction, AnalysisMetricSpec, AnalysisSpec, Measurement, Severity, SeverityBands } from '../api/types.js';
+import { AnalysisReasons, type AnalysisReason } from '../api/reasons.js';
 import { DEFAULT_BANDS, compareMetric, severityOf } from '../math/severity.js';
 import type { QueryResult, Sample } from './prometheus.js';
 
-/** Every Reason string the analysis writes, in one place. */
-export const AnalysisReasons = {
-  /** Still inside the analysis window; nothing decisive yet. */
-  Running: 'AnalysisRunning',
-  /** The window has passed but some metric has no successful measurement yet (or its latest one is not successful). */
-  AwaitingSuccessfulMeasurement: 'AwaitingSuccessfulMeasurement',
-  /** durationSeconds is 0: the guard never declares the checkpoint healthy. */
-  WatchingIndefinitely: 'WatchingIndefinitely',
-  /** A measurement's relative degradation fell in the CRITICAL band: roll back at once. */
-  CriticalRegression: 'CriticalRegression',
-  /** More failed measurements than a metric's failureLimit. */
-  FailureLimitExceeded: 'FailureLimitExceeded',
-  /** More consecutive error measurements than a metric's errorLimit. */
-  ErrorLimitExceeded: 'ErrorLimitExceeded',
-  /** More inconclusive measurements than a metric's inconclusiveLimit. */
-  InconclusiveLimitExceeded: 'InconclusiveLimitExceeded',
-  /** The window passed with every metric measured successfully and nothing decisive against it. */
-  AnalysisSucceeded: 'AnalysisSucceeded',
-  /** The analysis lists no metrics, so nothing can show the checkpoint is healthy. */
-  NoMetrics: 'NoAnalysisMetrics',
-} as const;
-export type AnalysisReason = (typeof AnalysisReasons)[keyof typeof AnalysisReasons];
 
 export const ANALYSIS_DEFAULTS = {
   durationSeconds: 600,

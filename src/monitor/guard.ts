@@ -8,7 +8,7 @@ import type { AnalysisMetricSpec, AnalysisStatus, Measurement, ModelCheckpoint }
 import {
   ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, judge, renderQuery, updateCounts, type QueryVars,
 } from './analysis.js';
-import { REASON } from '../api/reasons.js';
+import { AnalysisReasons, REASON } from '../api/reasons.js';
 import type { MetricProvider, PrometheusUrlPolicy } from './prometheus.js';
 
 /** What the live guard answers for one look at Prometheus. */
@@ -40,8 +40,6 @@ export interface PrometheusAnalyzerOptions {
   onMeasurement?: (namespace: string, checkpoint: string, m: Measurement, metric: AnalysisMetricSpec) => void;
 }
 
-export const NO_PROMETHEUS = 'NoPrometheus';
-
 export class PrometheusAnalyzer implements Analyzer {
   constructor(private readonly o: PrometheusAnalyzerOptions) {}
 
@@ -68,11 +66,11 @@ export class PrometheusAnalyzer implements Analyzer {
     const intervalMs = (spec?.intervalSeconds ?? 30) * 1000;
     const metrics = prev.resolved?.metrics ?? spec?.metrics ?? [];
     if (!spec || metrics.length === 0) {
-      return { analysis: prev, action: 'Healthy', reason: 'NoAnalysis', message: 'no analysis metrics configured', requeueAfterMs: intervalMs };
+      return { analysis: prev, action: 'Healthy', reason: AnalysisReasons.NoAnalysis, message: 'no analysis metrics configured', requeueAfterMs: intervalMs };
     }
     const url = spec.prometheusUrl ?? this.o.defaultUrl;
     if (!url) {
-      return { analysis: prev, action: 'Hold', reason: NO_PROMETHEUS, message: 'no Prometheus to ask: set spec.analysis.prometheusUrl or the operator flag --prometheus-url', requeueAfterMs: intervalMs };
+      return { analysis: prev, action: 'Hold', reason: AnalysisReasons.NoPrometheus, message: 'no Prometheus to ask: set spec.analysis.prometheusUrl or the operator flag --prometheus-url', requeueAfterMs: intervalMs };
     }
     const refused = this.refusal(cp);
     if (refused) return { analysis: prev, action: 'Hold', ...refused, requeueAfterMs: intervalMs };
@@ -81,7 +79,7 @@ export class PrometheusAnalyzer implements Analyzer {
     const delayMs = (spec.initialDelaySeconds ?? 0) * 1000;
     const elapsed = now.getTime() - started;
     if (elapsed < delayMs) {
-      return { analysis: { ...prev, startedAt }, action: 'Continue', reason: 'InitialDelay', message: `analysis starts ${Math.ceil((delayMs - elapsed) / 1000)} s from now`, requeueAfterMs: delayMs - elapsed };
+      return { analysis: { ...prev, startedAt }, action: 'Continue', reason: AnalysisReasons.InitialDelay, message: `analysis starts ${Math.ceil((delayMs - elapsed) / 1000)} s from now`, requeueAfterMs: delayMs - elapsed };
     }
     const last = prev.lastMeasuredAt ? Date.parse(prev.lastMeasuredAt) : undefined;
     if (last !== undefined && now.getTime() - last < intervalMs) {

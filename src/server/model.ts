@@ -3,6 +3,7 @@
 // server stays live and never becomes ready.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { SERVER_REASONS } from '../api/reasons.js';
 import { openSession, signatureOf, type Session } from '../onnx/session.js';
 import type { Signature } from './v2.js';
 
@@ -44,7 +45,7 @@ async function localPath(req: LoadRequest, log: ServerLogger): Promise<{ path: s
   } catch (err) {
     const reason = (err as Error).message.replace(/\.$/, '');
     // A fetch stopped by shutdown is not a failure of the model.
-    if (req.signal?.aborted) return refuse(log, reason, { reason: 'Stopped', uri: req.fetchModel.from }, 'info');
+    if (req.signal?.aborted) return refuse(log, reason, { reason: SERVER_REASONS.Stopped, uri: req.fetchModel.from }, 'info');
     return refuse(log, reason, { reason: (err as { reason?: unknown }).reason ?? 'FetchFailed', uri: req.fetchModel.from });
   }
 }
@@ -52,7 +53,7 @@ async function localPath(req: LoadRequest, log: ServerLogger): Promise<{ path: s
 export async function loadModel(req: LoadRequest, log: ServerLogger): Promise<Loaded> {
   const expected = req.expectedDigest;
   if (expected !== undefined && !DIGEST_RE.test(expected)) {
-    return refuse(log, `MODEL_DIGEST "${expected}" is not sha256: followed by 64 lowercase hex digits`, { reason: 'InvalidDigest' });
+    return refuse(log, `MODEL_DIGEST "${expected}" is not sha256: followed by 64 lowercase hex digits`, { reason: SERVER_REASONS.InvalidDigest });
   }
   const where = await localPath(req, log);
   if ('reason' in where) return where;
@@ -60,17 +61,17 @@ export async function loadModel(req: LoadRequest, log: ServerLogger): Promise<Lo
   try {
     bytes = await readFile(where.path);
   } catch (err) {
-    return refuse(log, `cannot read the model file ${where.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { reason: 'ModelUnreadable' });
+    return refuse(log, `cannot read the model file ${where.path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { reason: SERVER_REASONS.ModelUnreadable });
   }
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   if (expected !== undefined && digest !== expected) {
-    return { ...refuse(log, `digest mismatch: ${where.path} is ${digest}, MODEL_DIGEST expects ${expected}`, { reason: 'DigestMismatch', expected, actual: digest }), digest };
+    return { ...refuse(log, `digest mismatch: ${where.path} is ${digest}, MODEL_DIGEST expects ${expected}`, { reason: SERVER_REASONS.DigestMismatch, expected, actual: digest }), digest };
   }
   if (expected === undefined) log('warn', 'MODEL_DIGEST is not set: serving the model without verifying its digest.', { digest });
   try {
     const session = await openSession(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { intraOpNumThreads: req.intraOpNumThreads ?? 1 });
     return { session, signature: signatureOf(session), digest };
   } catch (err) {
-    return { ...refuse(log, `onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`, { reason: 'InvalidModel' }), digest };
+    return { ...refuse(log, `onnxruntime cannot load the model (${(err as Error).message.split('\n')[0]})`, { reason: SERVER_REASONS.InvalidModel }), digest };
   }
 }

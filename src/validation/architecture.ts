@@ -1,6 +1,6 @@
 // Gate 1: compare the candidate's signature with the baseline's. Pure: no I/O imports.
 import type { ArchitecturePolicy } from '../api/types.js';
-import { REASONS } from './reasons.js';
+import { REASONS } from '../api/reasons.js';
 
 /** One input or output of a model, read from the ONNX protobuf. */
 export interface TensorSignature {

@@ -8,7 +8,7 @@ import { credentialsFromSecret } from '../fetch/secret.js';
 import { readSecretFolder } from '../fetch/secret-files.js';
 import { OnnxValidator } from './pipeline.js';
 import { StageError, type RequestCredentials, type ValidationRequest } from './contract.js';
-import { REASONS } from './reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { REQUEST_ENV, SECRETS_DIR, WORK_DIR, requestSecrets, resultLine, type JobPayload } from './job-spec.js';
 
 /** The credentials of the Secrets the operator mounted for this request, read as the operator reads a Secret object. */

@@ -3,6 +3,7 @@
 // overrides, reads the result line the Job's pod prints, and turns a failed Job's pod status into
 // a StageError (terminal: the same spec would fail the same way; transient: worth another try).
 import type { ValidationJobOverrides, ValidationRunner } from '../api/types.js';
+import { REASONS } from '../api/reasons.js';
 import { StageError, type ValidationReport, type ValidationRequest } from './contract.js';
 
 /** The pod prints its result on one line that starts with this, as the last line of its log. */
@@ -163,24 +164,24 @@ export function resultLine(result: JobResult): string {
 export function parseJobResult(log: string, expect: { uid: string; generation: number; digest: string }): ValidationReport {
   const lines = log.split('\n').filter((l) => l.startsWith(RESULT_MARKER));
   const last = lines.at(-1);
-  if (!last) throw new StageError('ReportInvalid', 'the validation Job\'s pod finished without printing a result line: check its log', true, JOB_STAGE);
+  if (!last) throw new StageError(REASONS.ReportInvalid, 'the validation Job\'s pod finished without printing a result line: check its log', true, JOB_STAGE);
   let r: JobResult;
   try {
     r = JSON.parse(last.slice(RESULT_MARKER.length)) as JobResult;
   } catch (err) {
-    throw new StageError('ReportInvalid', `the validation Job's result line is not JSON (${err instanceof Error ? err.message : String(err)})`, true, JOB_STAGE);
+    throw new StageError(REASONS.ReportInvalid, `the validation Job's result line is not JSON (${err instanceof Error ? err.message : String(err)})`, true, JOB_STAGE);
   }
   for (const k of ['uid', 'generation', 'digest'] as const) {
-    if (r?.[k] !== expect[k]) throw new StageError('ReportInvalid', `the validation Job's result is for ${k} ${JSON.stringify(r?.[k])}, not this checkpoint's ${JSON.stringify(expect[k])}: it is ignored`, true, JOB_STAGE);
+    if (r?.[k] !== expect[k]) throw new StageError(REASONS.ReportInvalid, `the validation Job's result is for ${k} ${JSON.stringify(r?.[k])}, not this checkpoint's ${JSON.stringify(expect[k])}: it is ignored`, true, JOB_STAGE);
   }
   if (r.kind === 'error') {
     const e = r.error;
-    if (typeof e?.reason !== 'string' || typeof e.message !== 'string') throw new StageError('ReportInvalid', 'the validation Job\'s error result has no reason or message', true, JOB_STAGE);
+    if (typeof e?.reason !== 'string' || typeof e.message !== 'string') throw new StageError(REASONS.ReportInvalid, 'the validation Job\'s error result has no reason or message', true, JOB_STAGE);
     throw new StageError(e.reason, e.message, e.terminal === true, e.stage ?? 'validate');
   }
   const rep = r.report;
   if (r.kind !== 'report' || typeof rep?.passed !== 'boolean' || typeof rep.reason !== 'string' || typeof rep.message !== 'string' || !Array.isArray(rep.stages)) {
-    throw new StageError('ReportInvalid', 'the validation Job\'s result has no report with passed, reason, message and stages', true, JOB_STAGE);
+    throw new StageError(REASONS.ReportInvalid, 'the validation Job\'s result has no report with passed, reason, message and stages', true, JOB_STAGE);
   }
   return { passed: rep.passed, reason: rep.reason, message: rep.message, ...(rep.severity ? { severity: rep.severity } : {}), stages: rep.stages, full: rep.full ?? {} };
 }

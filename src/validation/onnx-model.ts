@@ -7,7 +7,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type { ModelSignature, TensorSignature } from './architecture.js';
 import { StageError } from './contract.js';
-import { REASONS } from './reasons.js';
+import { REASONS } from '../api/reasons.js';
 
 /** The onnx-proto namespace (the package is CommonJS; its namespace is a property of the default export). */
 export const onnx = onnxProto.onnx;

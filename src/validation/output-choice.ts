@@ -4,6 +4,7 @@
 // class probabilities second; scoring the label as a probability gives a bogus log loss and AUC.
 // So the choice is by element type and shape, never by position, and an ambiguous choice is
 // refused with the names of the outputs and the field that picks one.
+import { REASONS } from '../api/reasons.js';
 import type { HoldoutTask } from '../api/types.js';
 
 export interface OutputInfo {
@@ -13,7 +14,7 @@ export interface OutputInfo {
   shape: Array<number | string>;
 }
 
-export type OutputChoice = { ok: true; name: string } | { ok: false; reason: 'OutputNotFound' | 'AmbiguousOutput' | 'UnsupportedOutput'; message: string };
+export type OutputChoice = { ok: true; name: string } | { ok: false; reason: typeof REASONS.OutputNotFound | typeof REASONS.AmbiguousOutput | typeof REASONS.UnsupportedOutput; message: string };
 
 const FLOAT = new Set(['float32', 'float64', 'float16']);
 
@@ -33,30 +34,30 @@ const ZIPMAP_HINT =
  */
 export function chooseOutput(outputs: readonly OutputInfo[], wanted: string | undefined, task: HoldoutTask | undefined, label: string, field: string): OutputChoice {
   const pick = `set ${field} to the one to score`;
-  if (outputs.length === 0) return { ok: false, reason: 'OutputNotFound', message: `The ${label} model declares no outputs.` };
+  if (outputs.length === 0) return { ok: false, reason: REASONS.OutputNotFound, message: `The ${label} model declares no outputs.` };
   if (wanted !== undefined) {
     const o = outputs.find((x) => x.name === wanted);
-    if (!o) return { ok: false, reason: 'OutputNotFound', message: `The ${label} model has no output '${wanted}' (outputs: ${list(outputs)}); fix ${field}.` };
-    if (o.type === 'non-tensor') return { ok: false, reason: 'UnsupportedOutput', message: `The ${label} model's output '${wanted}' cannot be scored because ${ZIPMAP_HINT}.` };
+    if (!o) return { ok: false, reason: REASONS.OutputNotFound, message: `The ${label} model has no output '${wanted}' (outputs: ${list(outputs)}); fix ${field}.` };
+    if (o.type === 'non-tensor') return { ok: false, reason: REASONS.UnsupportedOutput, message: `The ${label} model's output '${wanted}' cannot be scored because ${ZIPMAP_HINT}.` };
     return { ok: true, name: o.name };
   }
   const tensors = outputs.filter((o) => o.type !== 'non-tensor');
   const floats = tensors.filter((o) => FLOAT.has(o.type));
   if (floats.length === 1) return { ok: true, name: floats[0]!.name };
   if (floats.length > 1) {
-    return { ok: false, reason: 'AmbiguousOutput', message: `The ${label} model has ${floats.length} floating-point outputs (${list(floats)}) and ${field} names none; ${pick}.` };
+    return { ok: false, reason: REASONS.AmbiguousOutput, message: `The ${label} model has ${floats.length} floating-point outputs (${list(floats)}) and ${field} names none; ${pick}.` };
   }
   const maps = outputs.filter((o) => o.type === 'non-tensor');
   if (maps.length > 0 && task !== 'regression') {
-    return { ok: false, reason: 'UnsupportedOutput', message: `The ${label} model has no probability tensor to score: output '${maps[0]!.name}' cannot be read because ${ZIPMAP_HINT}.` };
+    return { ok: false, reason: REASONS.UnsupportedOutput, message: `The ${label} model has no probability tensor to score: output '${maps[0]!.name}' cannot be read because ${ZIPMAP_HINT}.` };
   }
   if (tensors.length === 1) {
     const o = tensors[0]!;
     // A lone integer output of a classifier is a hard label: accuracy is right, log loss and AUC are not.
     if (task !== 'regression' && !FLOAT.has(o.type)) {
-      return { ok: false, reason: 'UnsupportedOutput', message: `The ${label} model's only output '${o.name}' is ${o.type} (hard class labels), not probabilities: export probabilities, or ${pick} to score the labels anyway.` };
+      return { ok: false, reason: REASONS.UnsupportedOutput, message: `The ${label} model's only output '${o.name}' is ${o.type} (hard class labels), not probabilities: export probabilities, or ${pick} to score the labels anyway.` };
     }
     return { ok: true, name: o.name };
   }
-  return { ok: false, reason: 'AmbiguousOutput', message: `The ${label} model has ${outputs.length} outputs (${list(outputs)}) and none is a floating-point tensor; ${pick}.` };
+  return { ok: false, reason: REASONS.AmbiguousOutput, message: `The ${label} model has ${outputs.length} outputs (${list(outputs)}) and none is a floating-point tensor; ${pick}.` };
 }

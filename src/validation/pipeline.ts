@@ -23,7 +23,7 @@ import { StageError } from './contract.js';
 import { ambientCredentials } from '../fetch/ambient.js';
 import { ArtifactFetcher, type FetcherOptions, type StoreRef } from '../fetch/index.js';
 import { inspectModelFile } from './onnx-model.js';
-import { REASONS } from './reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { criticalMetricsFor, judgeRegression } from './regression-judge.js';
 import type { RegressionMetric } from './regression-judge.js';
 import { WorkerPool } from './worker-pool.js';

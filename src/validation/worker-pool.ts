@@ -10,7 +10,7 @@ import type { BenchmarkInputSpec, HoldoutTask } from '../api/types.js';
 import type { PairedMetricResult } from '../math/evidence.js';
 import type { TensorInfo } from '../onnx/session.js';
 import { StageError } from './contract.js';
-import { REASONS } from './reasons.js';
+import { REASONS } from '../api/reasons.js';
 
 // ---------------------------------------------------------------------------------------------
 // The IPC protocol (typed arrays travel as Buffers).

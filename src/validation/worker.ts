@@ -13,7 +13,7 @@ import { latencySummary, mean } from '../math/stats.js';
 import { chooseOutput } from './output-choice.js';
 import { DatasetError, readHoldout, sliceBatch } from './dataset.js';
 import type { HoldoutData, HoldoutInput } from './dataset.js';
-import { REASONS } from './reasons.js';
+import { REASONS } from '../api/reasons.js';
 import { encodeArray } from './worker-pool.js';
 import type {
   BenchmarkBatch,

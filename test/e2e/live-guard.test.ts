@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { CONDITION, getCondition } from '../../src/api/conditions.js';
 import { ANNOTATIONS, type AnalysisMetricSpec, type AnalysisSpec, type ModelCheckpoint } from '../../src/api/types.js';
-import { AnalysisReasons } from '../../src/monitor/analysis.js';
+import { AnalysisReasons } from '../../src/api/reasons.js';
 import { PrometheusClient } from '../../src/monitor/prometheus.js';
 import { freshNamespace } from '../harness/controlplane.js';
 import { apply, checkpoint, getJson } from '../harness/fixtures.js';

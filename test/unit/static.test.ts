@@ -2,6 +2,7 @@
 // of I/O really bites (its every case: test/unit/lint-layers.test.ts).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ESLint } from 'eslint';
 import { repoRoot } from '../harness/binaries.js';
@@ -15,6 +16,23 @@ const run = (cmd: string, args: string[]): Promise<{ code: number; out: string }
 
 describe('static checks', function () {
   this.timeout(300_000);
+
+  it('every reason is a constant of src/api/reasons.ts: no bare reason literal in src/', () => {
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (p.endsWith('.ts') && !p.endsWith(path.join('api', 'reasons.ts'))) files.push(p);
+      }
+    };
+    walk(path.join(repoRoot, 'src'));
+    // A reason written as a string where a StageError, JobError or a reason field is made.
+    const bare = /(?:StageError|JobError)\(\s*'[A-Z][A-Za-z]+'|\breason:\s*'[A-Z][A-Za-z]+'|\?\s*'[A-Z][A-Za-z]+Failed'\s*:/g;
+    const found = files.flatMap((f) => [...readFileSync(f, 'utf8').matchAll(bare)].map((m) => `${path.relative(repoRoot, f)}: ${m[0]}`));
+    assert.deepEqual(found, [], 'use the constant from src/api/reasons.ts');
+    assert.ok(files.length > 50, 'the walk found the sources');
+  });
 
   it('tsc --noEmit passes in strict mode', async () => {
     const r = await run('tsc', ['-p', 'tsconfig.json', '--noEmit']);

@@ -8,7 +8,7 @@ import type { ArchitecturePolicy, DatasetRef, HoldoutTask, ModelCheckpointSpec, 
 import type { ArtifactRef, BaselineRef, ValidationReport, ValidationRequest } from '../../validation/contract.js';
 import { StageError } from '../../validation/contract.js';
 import { OnnxValidator } from '../../validation/pipeline.js';
-import { INPUT_ERROR_REASONS } from '../../validation/reasons.js';
+import { INPUT_ERROR_REASONS } from '../../api/reasons.js';
 import { GLOBAL_HELP, noMorePositionals, parseCommand, positiveNumberFlag } from '../args.js';
 import { UsageError } from '../errors.js';
 import { DIGEST_RE, digestFile, existingFile, fileUri, isUri, localPathOf, readCheckpointManifest } from '../files.js';

@@ -7,7 +7,8 @@ import { createServer as createTcpServer, type Server as TcpServer, type Socket 
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { AnalysisMetricSpec, AnalysisSpec } from '../../../src/api/types.js';
-import { decide, judge, renderQuery, updateCounts, AnalysisReasons } from '../../../src/monitor/analysis.js';
+import { AnalysisReasons } from '../../../src/api/reasons.js';
+import { decide, judge, renderQuery, updateCounts } from '../../../src/monitor/analysis.js';
 import { PrometheusClient, type QueryResult } from '../../../src/monitor/prometheus.js';
 import { startInferenceServer, type InferenceServer } from '../../../src/server/app.js';
 import { startLoad } from '../../harness/loadgen.js';

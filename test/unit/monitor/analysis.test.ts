@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { AnalysisMetricSpec, AnalysisSpec, Measurement } from '../../../src/api/types.js';
+import { AnalysisReasons } from '../../../src/api/reasons.js';
 import {
-  AnalysisReasons,
   appendMeasurements,
   decide,
   judge,
