@@ -16,7 +16,7 @@ type LiveGuardConfig = Pick<OperatorConfig, 'prometheusUrl' | 'rollbackHistory'>
 
 export function liveGuard(cfg: LiveGuardConfig, _log: Logger, metrics?: () => OperatorMetrics | undefined): Pick<OperatorParts, 'analyzer' | 'audit'> {
   const clients = new Map<string, MetricProvider>();
-  // Only the URLs the operator was started with; a checkpoint naming another holds (analyzer.ts).
+  // Only the URLs the operator was started with; a checkpoint naming another holds (monitor/guard.ts).
   const urls = new PrometheusUrlPolicy([cfg.prometheusUrl, ...(cfg.prometheusUrls ?? [])]);
   // A redirect away from those URLs passes the artifact fetcher's address policy or is refused.
   const guard = new DestinationGuard(cfg.trustedHosts ?? []);
