@@ -39,10 +39,10 @@
 // storage-initializer does. Exit codes: 2 bad configuration, 3 model fetch failed.
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REASON } from '../api/reasons.js';
 import { DEFAULT_MODEL_ENV, STORE_ENV } from '../api/types.js';
 import { ambientCredentials } from '../fetch/ambient.js';
-import { credentialsFromSecret } from '../fetch/secret.js';
-import { readSecretFolder } from '../fetch/secret-files.js';
+import { readMountedSecret } from '../fetch/secret-files.js';
 import type { StoreCredentials } from '../fetch/types.js';
 import { createLogger, isLogLevel } from '../observability/logger.js';
 import { StageError } from '../validation/contract.js';
@@ -92,15 +92,12 @@ export function remoteFetch(remote: RemoteModel): ModelFetch & { failed(): boole
 async function storeCredentials(remote: RemoteModel, explain: (reason: string, detail: string) => Error): Promise<StoreCredentials | undefined> {
   const name = remote.access.secretRef?.name;
   if (!name || !remote.credentialsDir) return undefined;
-  let data: Record<string, string>;
-  try {
-    data = await readSecretFolder(remote.credentialsDir);
-  } catch (err) {
-    throw explain('SecretNotFound', `${STORE_ENV.credentialsDir} ${remote.credentialsDir} (Secret '${name}') cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); mount the Secret there`);
+  const secret = await readMountedSecret(name, remote.credentialsDir);
+  if (secret.ok) return secret.credentials;
+  if (secret.reason === REASON.SecretNotFound) {
+    throw explain(secret.reason, `${STORE_ENV.credentialsDir} ${remote.credentialsDir} (Secret '${name}') cannot be read (${secret.detail}); mount the Secret there`);
   }
-  const parsed = credentialsFromSecret(name, data);
-  if (!parsed.ok) throw explain('SecretInvalid', parsed.message);
-  return parsed.credentials;
+  throw explain(secret.reason, secret.detail);
 }
 
 async function main(): Promise<void> {

@@ -3,29 +3,28 @@
 // It prints its result as the last line of its log (job-spec.ts RESULT_MARKER) and exits 0 when
 // a result was printed, whatever the verdict; a crash or an OOM kill leaves no result line, and
 // the operator reads the pod's status instead. No API access: the pod has no ServiceAccount token.
-import { REASON } from '../api/reasons.js';
-import { credentialsFromSecret } from '../fetch/secret.js';
-import { readSecretFolder } from '../fetch/secret-files.js';
+import { REASON, REASONS } from '../api/reasons.js';
+import { readMountedSecret, type MountedSecret } from '../fetch/secret-files.js';
 import { OnnxValidator } from './pipeline.js';
 import { StageError, type RequestCredentials, type ValidationRequest } from './contract.js';
-import { REASONS } from '../api/reasons.js';
 import { REQUEST_ENV, SECRETS_DIR, WORK_DIR, requestSecrets, resultLine, type JobPayload } from './job-spec.js';
 
 /** The credentials of the Secrets the operator mounted for this request, read as the operator reads a Secret object. */
 async function mountedCredentials(request: ValidationRequest): Promise<RequestCredentials> {
   const out: RequestCredentials = {};
+  // The candidate and the baseline often name the same Secret: read each folder once.
+  const read = new Map<string, Promise<MountedSecret>>();
   for (const [use, name] of Object.entries(requestSecrets(request)) as Array<[keyof RequestCredentials, string]>) {
     const dir = `${SECRETS_DIR}/${name}`;
-    let data: Record<string, string>;
-    try {
-      data = await readSecretFolder(dir);
-    } catch (err) {
-      // Not terminal: the operator checked the Secret exists before it made the Job; it may have been deleted since.
-      throw new StageError(REASON.SecretNotFound, `Secret '${name}' is not mounted at ${dir} in the validation pod (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): it was deleted after the Job was created; create it again`, false, 'fetch');
+    if (!read.has(name)) read.set(name, readMountedSecret(name, dir));
+    const secret = await read.get(name)!;
+    if (secret.ok) {
+      out[use] = secret.credentials;
+      continue;
     }
-    const parsed = credentialsFromSecret(name, data);
-    if (!parsed.ok) throw new StageError(REASON.InvalidSecret, `${parsed.message}; fix the Secret`, true, 'fetch');
-    out[use] = parsed.credentials;
+    // Not terminal: the operator checked the Secret exists before it made the Job; it may have been deleted since.
+    if (secret.reason === REASON.SecretNotFound) throw new StageError(secret.reason, `Secret '${name}' is not mounted at ${dir} in the validation pod (${secret.detail}): it was deleted after the Job was created; create it again`, false, 'fetch');
+    throw new StageError(secret.reason, `${secret.detail}; fix the Secret`, true, 'fetch');
   }
   return out;
 }
