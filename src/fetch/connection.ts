@@ -13,7 +13,7 @@ import https from 'node:https';
 import { StageError } from '../validation/contract.js';
 import { REASONS } from '../api/reasons.js';
 import { bareHost, forbiddenAddressKind, ipFamily, matchesTrusted, redact, redirectProblem, type HostPattern } from './policy.js';
-import type { FetcherSettingNames } from './types.js';
+import type { DownloadJob, FetcherSettingNames } from './types.js';
 
 export class RetryableError extends Error {
   constructor(message: string, readonly retryAfterMs?: number) {
@@ -307,11 +307,4 @@ export function saveBody(res: http.IncomingMessage, job: WriteJob, names: Fetche
 }
 
 /** What a writer needs of a download attempt. */
-export interface WriteJob {
-  partial: string;
-  limit: number;
-  label: string;
-  signal: AbortSignal;
-  /** Updated with every byte written (a fresh hash per attempt). */
-  hash?: Hash;
-}
+export type WriteJob = Pick<DownloadJob, 'partial' | 'limit' | 'label' | 'signal' | 'hash'>;
