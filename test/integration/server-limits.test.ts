@@ -5,12 +5,13 @@
 // outcome counters) where they were: a client's mistake or a refusal for load is not a model
 // failure, and an unauthenticated post is not a click.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import net from 'node:net';
 import { startInferenceServer, type InferenceServer } from '../../src/server/app.js';
 import { classifierModel, tempDir, writeArtifact, type WrittenFile } from '../harness/models.js';
 import { freePort, waitFor } from '../harness/process.js';
+import { spawnServer, type ServerProcess } from '../harness/server-process.js';
 
 const TOKEN = 'a-token-of-at-least-sixteen-characters';
 const L = '{model="ranker",version="v1"';
@@ -251,21 +252,16 @@ describe('inference server process: OUTCOMES_TOKEN and the limits from the envir
     await rm(dir, { recursive: true, force: true });
   });
 
-  function spawnServer(env: Record<string, string>, port: number): { child: ChildProcess; log: () => string; exited: Promise<number | null> } {
-    let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MODEL_NAME: 'ranker', MODEL_VERSION: 'v1', MODEL_URI: model.uri, MODEL_DIGEST: model.digest, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    return { child, log: () => output, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  async function launch(env: Record<string, string>, port: number): Promise<ServerProcess> {
+    const p = await spawnServer({ MODEL_NAME: 'ranker', MODEL_VERSION: 'v1', MODEL_URI: model.uri, MODEL_DIGEST: model.digest, ...env }, port);
+    children.push(p.child);
+    return p;
   }
+
 
   it('requires the token from OUTCOMES_TOKEN and applies MAX_TENSOR_ELEMENTS', async () => {
     const port = await freePort();
-    const { child, exited } = spawnServer({ OUTCOMES_TOKEN: `${TOKEN}\n`, MAX_TENSOR_ELEMENTS: '8' }, port);
+    const { child, exited } = await launch({ OUTCOMES_TOKEN: `${TOKEN}\n`, MAX_TENSOR_ELEMENTS: '8' }, port);
     const url = `http://127.0.0.1:${port}`;
     await waitFor('the server process to be ready', async () => ((await fetch(`${url}/v2/health/ready`).catch(() => undefined))?.ok ? true : undefined), 30_000, 100);
     const outcomes = `${url}/v2/models/ranker/outcomes`;
@@ -283,7 +279,7 @@ describe('inference server process: OUTCOMES_TOKEN and the limits from the envir
 
   it('logs a warning and disables outcomes without OUTCOMES_TOKEN; refuses to start with a short one (exit 2)', async () => {
     const port = await freePort();
-    const open = spawnServer({ OUTCOMES_TOKEN: '' }, port);
+    const open = await launch({ OUTCOMES_TOKEN: '' }, port);
     const url = `http://127.0.0.1:${port}`;
     await waitFor('the server process to be ready', async () => ((await fetch(`${url}/v2/health/ready`).catch(() => undefined))?.ok ? true : undefined), 30_000, 100);
     assert.equal((await post(`${url}/v2/models/ranker/outcomes`, { clicks: 1 })).status, 403);
@@ -293,7 +289,7 @@ describe('inference server process: OUTCOMES_TOKEN and the limits from the envir
     open.child.kill('SIGTERM');
     assert.equal(await open.exited, 0);
 
-    const short = spawnServer({ OUTCOMES_TOKEN: 'short' }, await freePort());
+    const short = await launch({ OUTCOMES_TOKEN: 'short' }, await freePort());
     assert.equal(await short.exited, 2);
     assert.match(short.log(), /OUTCOMES_TOKEN is 5 characters: use at least 16/);
   });

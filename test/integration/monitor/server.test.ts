@@ -2,11 +2,12 @@
 // onnxruntime session, its 400s, its metrics, and (as a real process started from main.ts) the
 // digest check that keeps a wrong model from ever becoming ready.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { startInferenceServer, type InferenceServer } from '../../../src/server/app.js';
 import { classifierModel, tempDir, writeArtifact, type WrittenFile } from '../../harness/models.js';
-import { freePort, waitFor } from '../../harness/process.js';
+import { waitFor } from '../../harness/process.js';
+import { spawnServer } from '../../harness/server-process.js';
 
 const TOKEN = 'outcomes-token-for-the-monitor-test';
 
@@ -144,19 +145,12 @@ describe('inference server process (src/server/main.ts)', function () {
   });
 
   async function launch(env: Record<string, string>): Promise<{ url: string; child: ChildProcess; log: () => string }> {
-    const port = await freePort();
-    let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', MODEL_NAME: 'ranker', MODEL_VERSION: 'v1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const url = `http://127.0.0.1:${port}`;
-    await waitFor(`the server process to be live (log: ${output})`, async () => ((await fetch(`${url}/v2/health/live`)).ok ? true : undefined), 30_000, 100);
-    return { url, child, log: () => output };
+    const p = await spawnServer({ MODEL_NAME: 'ranker', MODEL_VERSION: 'v1', ...env });
+    children.push(p.child);
+    await waitFor(`the server process to be live (log: ${p.log()})`, async () => ((await fetch(`${p.url}/v2/health/live`)).ok ? true : undefined), 30_000, 100);
+    return p;
   }
+
 
   it('refuses readiness on a digest mismatch, says so in its log, and serves nothing', async () => {
     const wrong = `sha256:${'0'.repeat(64)}`;

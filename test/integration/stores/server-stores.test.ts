@@ -5,11 +5,12 @@
 // with token auth), the real server entrypoint as a child process, the published Silero VAD
 // model, real onnxruntime.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Digest, tempDir } from '../../harness/models.js';
-import { freePort, GiveUp, waitFor } from '../../harness/process.js';
+import { GiveUp, waitFor } from '../../harness/process.js';
+import { spawnServer, type ServerProcess } from '../../harness/server-process.js';
 import { startRegistry, type Registry } from '../../harness/registry.js';
 import { startS3Store, type S3Store } from '../../harness/s3store.js';
 
@@ -24,8 +25,6 @@ async function secretVolume(dir: string, data: Record<string, string>): Promise<
   for (const k of Object.keys(data)) await symlink(path.join('..data', k), path.join(dir, k));
   return dir;
 }
-
-interface Proc { url: string; log: () => string; exited: Promise<number | null> }
 
 describe('inference server reading a model from S3 and an OCI registry with the mounted Secret (src/server/main.ts)', function () {
   this.timeout(180_000);
@@ -53,29 +52,20 @@ describe('inference server reading a model from S3 and an OCI registry with the 
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function launch(env: Record<string, string>): Promise<Proc> {
-    const port = await freePort();
-    let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
-      env: {
-        ...process.env,
-        PORT: String(port), HOST: '127.0.0.1', MODEL_NAME: 'vad', MODEL_VERSION: 'v5',
-        MODEL_CACHE_DIR: path.join(dir, `cache-${++n}`),
-        // The registry sends the client to its token service: a host of its own to trust.
-        MODEL_TRUSTED_HOSTS: `${new URL(s3.endpoint).host},${reg.host},127.0.0.1:${reg.tokenPort}`,
-        MODEL_DIGEST: digest,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  async function launch(env: Record<string, string>): Promise<ServerProcess> {
+    const p = await spawnServer({
+      MODEL_NAME: 'vad', MODEL_VERSION: 'v5',
+      MODEL_CACHE_DIR: path.join(dir, `cache-${++n}`),
+      // The registry sends the client to its token service: a host of its own to trust.
+      MODEL_TRUSTED_HOSTS: `${new URL(s3.endpoint).host},${reg.host},127.0.0.1:${reg.tokenPort}`,
+      MODEL_DIGEST: digest,
+      ...env,
     });
-    children.push(child);
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { url: `http://127.0.0.1:${port}`, log: () => output, exited };
+    children.push(p.child);
+    return p;
   }
 
-  async function servesTheModel(p: Proc): Promise<void> {
+  async function servesTheModel(p: ServerProcess): Promise<void> {
     let code: number | null | undefined;
     void p.exited.then((c) => (code = c));
     await waitFor(`the server to be ready (log: ${p.log()})`, async () => {
@@ -86,7 +76,7 @@ describe('inference server reading a model from S3 and an OCI registry with the 
     assert.deepEqual(meta.parameters, { digest }, 'the bytes loaded are the declared ones');
   }
 
-  async function failsWith(p: Proc, reason: string, pattern: RegExp, secretValue: string): Promise<void> {
+  async function failsWith(p: ServerProcess, reason: string, pattern: RegExp, secretValue: string): Promise<void> {
     const code = await Promise.race([p.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 60_000))]);
     assert.equal(code, 3, `exit code (log: ${p.log()})`);
     const line = p.log().split('\n').find((l) => l.includes('was not loaded'));
