@@ -15,7 +15,7 @@ import { sharedNodeCluster, type NodeCluster } from '../harness/nodecluster.js';
 import { phaseIs, waitForCheckpoint } from '../harness/operator.js';
 import { waitFor } from '../harness/process.js';
 import { startPodNetworkLoad, type PodNetworkLoad } from '../harness/podnetwork.js';
-import { ensureInClusterOperator, outcomesSecret, portForward, ready, sampleDeployment, SYSTEM, type Pod } from '../harness/pods.js';
+import { ensureInClusterOperator, expectPodsServing, outcomesSecret, portForward, ready, sampleDeployment, SYSTEM, type Pod } from '../harness/pods.js';
 import { startPodNetworkPrometheus, type PrometheusHandle } from '../harness/prometheus.js';
 import { startModelStore, type ModelStore } from '../harness/store.js';
 
@@ -102,23 +102,7 @@ describe('the operator in the cluster, on real pods', function () {
 
     const rollout = await c.cp.kubectl(['-n', ns, 'rollout', 'status', 'deployment/ranker', '--timeout=180s']);
     assert.equal(rollout.code, 0, `${rollout.stderr}\n${(await c.cp.kubectl(['-n', ns, 'describe', 'pods'])).stdout}`);
-    const pods = await waitFor('only the new ReplicaSet\'s pods', async () => {
-      const items = (await getJson<{ items: Pod[] }>(c.cp, ns, 'pods', '-l', 'app.kubernetes.io/name=ranker')).items;
-      return items.length === 2 && items.every(ready) ? items : undefined;
-    }, 120_000, 500);
-    for (const p of pods) {
-      const pf = await portForward(c, ns, `pod/${p.metadata.name}`, 8080);
-      try {
-        const meta = await waitFor('model metadata', async () => {
-          const r = await fetch(`http://127.0.0.1:${pf.port}/v2/models/ranker`);
-          return r.ok ? ((await r.json()) as { versions?: string[]; parameters?: { digest?: string } }) : undefined;
-        }, 30_000, 500);
-        assert.deepEqual(meta.versions, ['v2'], `${p.metadata.name} serves v2`);
-        assert.equal(meta.parameters?.digest, v2.digest, `${p.metadata.name} loaded the bytes of v2`);
-      } finally {
-        pf.stop();
-      }
-    }
+    const pods = await expectPodsServing(c, ns, 'ranker', 'v2', v2.digest);
     // Over the network, never a shared disk: the operator pod and each inference pod asked the store.
     const fetched = (await store.requests()).filter((r) => r.method === 'GET' && r.path === new URL(v2.uri).pathname).map((r) => r.from.replace(/^::ffff:/, ''));
     const operatorIps = (await getJson<{ items: Pod[] }>(c.cp, SYSTEM, 'pods', '-l', 'app.kubernetes.io/component=operator')).items.map((p) => p.status.podIP);

@@ -22,8 +22,8 @@ import { ensureProjectImage } from '../harness/image.js';
 import { sha256Digest, tempDir } from '../harness/models.js';
 import { sharedNodeCluster, type NodeCluster } from '../harness/nodecluster.js';
 import { phaseIs, waitForCheckpoint } from '../harness/operator.js';
-import { freePort, waitFor } from '../harness/process.js';
-import { ensureInClusterOperator, operatorLogs, outcomesSecret, portForward, ready, rolloutStatus, sampleDeployment, type Pod } from '../harness/pods.js';
+import { freePort } from '../harness/process.js';
+import { ensureInClusterOperator, expectPodsServing, operatorLogs, outcomesSecret, rolloutStatus, sampleDeployment, type Pod } from '../harness/pods.js';
 import { startRegistry, type Registry } from '../harness/registry.js';
 import { startS3Store, type S3Store } from '../harness/s3store.js';
 import { startModelStore, type ModelStore } from '../harness/store.js';
@@ -104,27 +104,10 @@ describe('serving pods fetch from private S3 and OCI stores with the checkpoint\
   const holdout = fixture('cancer-holdout.npz');
   const stageVerdicts = (cp: ModelCheckpoint): string[] => (cp.status?.stages ?? []).map((x) => `${x.stage}:${x.verdict}`);
 
-  /** Every pod of the Deployment Ready, serving `version` with the bytes of `digest` (asked through port-forward). */
+  /** The rollout done, and every pod of the Deployment serving `version` with the bytes of `digest`. */
   const servedBy = async (ns: string, version: string, digest: string): Promise<Pod[]> => {
     await rolloutStatus(c, ns, 'ranker', 240);
-    const pods = await waitFor(`only ${version} pods`, async () => {
-      const items = (await getJson<{ items: Pod[] }>(c.cp, ns, 'pods', '-l', 'app.kubernetes.io/name=ranker')).items;
-      return items.length === 2 && items.every(ready) ? items : undefined;
-    }, 120_000, 500);
-    for (const p of pods) {
-      const pf = await portForward(c, ns, `pod/${p.metadata.name}`, 8080);
-      try {
-        const meta = await waitFor('model metadata', async () => {
-          const r = await fetch(`http://127.0.0.1:${pf.port}/v2/models/ranker`);
-          return r.ok ? ((await r.json()) as { versions?: string[]; parameters?: { digest?: string } }) : undefined;
-        }, 30_000, 500);
-        assert.deepEqual(meta.versions, [version], `${p.metadata.name} serves ${version}`);
-        assert.equal(meta.parameters?.digest, digest, `${p.metadata.name} loaded the bytes of ${version}`);
-      } finally {
-        pf.stop();
-      }
-    }
-    return pods;
+    return expectPodsServing(c, ns, 'ranker', version, digest);
   };
 
   const deployment = (ns: string): Promise<DeploymentJson> => getJson<DeploymentJson>(c.cp, ns, 'deployment', 'ranker');

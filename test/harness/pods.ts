@@ -3,6 +3,7 @@
 // host (never a pod address from the host's own network namespace), the in-cluster operator
 // installed once per cluster from scripts/local, and a Deployment's rollout history read back
 // from its ReplicaSets.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { ANNOTATIONS } from '../../src/api/types.js';
 import { repoRoot } from './binaries.js';
 import { getJson } from './fixtures.js';
 import { beforeNodeClusterStop, type NodeCluster } from './nodecluster.js';
+import { waitFor } from './process.js';
 
 /** The operator's namespace in deploy/. */
 export const SYSTEM = 'modelgate-system';
@@ -55,6 +57,32 @@ export function portForward(c: NodeCluster, ns: string, target: string, port: nu
       reject(new Error(`port-forward exited ${code}: ${out}`));
     });
   });
+}
+
+/**
+ * Waits for exactly `count` Ready pods of the sample Deployment `name` (label
+ * app.kubernetes.io/name) and asks each, through port-forward, what it serves: every one must
+ * report `version` and the digest of the bytes it loaded. Returns the pods.
+ */
+export async function expectPodsServing(c: NodeCluster, ns: string, name: string, version: string, digest: string, count = 2): Promise<Pod[]> {
+  const pods = await waitFor(`only ${version} pods`, async () => {
+    const items = (await getJson<{ items: Pod[] }>(c.cp, ns, 'pods', '-l', `app.kubernetes.io/name=${name}`)).items;
+    return items.length === count && items.every(ready) ? items : undefined;
+  }, 120_000, 500);
+  for (const p of pods) {
+    const pf = await portForward(c, ns, `pod/${p.metadata.name}`, 8080);
+    try {
+      const meta = await waitFor('model metadata', async () => {
+        const r = await fetch(`http://127.0.0.1:${pf.port}/v2/models/${name}`);
+        return r.ok ? ((await r.json()) as { versions?: string[]; parameters?: { digest?: string } }) : undefined;
+      }, 30_000, 500);
+      assert.deepEqual(meta.versions, [version], `${p.metadata.name} serves ${version}`);
+      assert.equal(meta.parameters?.digest, digest, `${p.metadata.name} loaded the bytes of ${version}`);
+    } finally {
+      pf.stop();
+    }
+  }
+  return pods;
 }
 
 /** The Secret the sample Deployment takes OUTCOMES_TOKEN from (deploy/samples/inference-deployment.yaml), and its key. */
