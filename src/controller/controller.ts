@@ -17,7 +17,8 @@ import { JobRegistry } from './jobs.js';
 import { runWorkers, WorkQueue } from './queue.js';
 import type { RetryPolicy } from './phases.js';
 import type { Analyzer } from '../monitor/guard.js';
-import { Reconciler, type AuditLog, type Logger, type ReconcileObserver, type ValidationJobRunner } from './reconciler.js';
+import type { AuditLog, Logger, ReconcileObserver, ValidationJobRunner } from './deps.js';
+import { Reconciler } from './reconciler.js';
 import { digestsToKeep } from '../validation/cache-budget.js';
 
 interface KObj {
