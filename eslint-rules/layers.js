@@ -47,12 +47,16 @@ export const PURE = [
   'src/api/', // the API types, conditions, reasons, the store env mapping
   'src/math/', // statistics, metrics, bootstrap, severity, thresholds, the evidence rule
   'src/controller/phases.ts', // the phase machine
+  'src/controller/plan-deploy.ts', // the plans of the steps that touch the Deployment or judge it live
+  'src/controller/plan.ts', // a step turned into a plan: status, Events, audit, jobs, requeue
   'src/controller/rollout.ts', // whether a rollout's pods came up
   'src/controller/status.ts', // status arithmetic and the kstatus conditions
+  'src/controller/view.ts', // what the phase machine decides on, built from what was read
   'src/fetch/oci-ref.ts', // parsing of oci:// references and registry answers
   'src/fetch/policy.ts', // the address policy
   'src/fetch/secret.ts', // what a Secret's data gives the fetcher
   'src/fetch/types.ts', // the fetcher's options and the Scheme interface (types, constants)
+  'src/kube/facts.ts', // a Deployment as read: its facts, the claim, the model it runs
   'src/monitor/analysis.ts', // the analysis judge
   'src/monitor/templates.ts', // analysis templates resolved into metrics
   'src/notify/payload.ts', // which phases notify, and the payloads

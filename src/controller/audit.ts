@@ -2,7 +2,7 @@
 // one entry per deploy or rollback — what, when, why, and the numbers at the time. It outlives
 // the checkpoints, so a person can still see why production changed after they are gone.
 import type { Checkpoints } from '../kube/checkpoints.js';
-import type { AuditLog } from './reconciler.js';
+import type { AuditLog } from './deps.js';
 
 export const auditConfigMapName = (deployment: string): string => `modelgate-audit-${deployment}`.slice(0, 253);
 

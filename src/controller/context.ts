@@ -2,7 +2,7 @@
 // from deep inside the steps, without threading a logger through every call.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from './reconciler.js';
+import type { Logger } from './deps.js';
 
 export interface ReconcileContext {
   namespace: string;

@@ -17,7 +17,8 @@ import { JobRegistry } from './jobs.js';
 import { runWorkers, WorkQueue } from './queue.js';
 import type { RetryPolicy } from './phases.js';
 import type { Analyzer } from '../monitor/guard.js';
-import { Reconciler, type AuditLog, type Logger, type ReconcileObserver, type ValidationJobRunner } from './reconciler.js';
+import type { AuditLog, Logger, ReconcileObserver, ValidationJobRunner } from './deps.js';
+import { Reconciler } from './reconciler.js';
 import { digestsToKeep } from '../validation/cache-budget.js';
 
 interface KObj {
@@ -80,17 +81,25 @@ export class Controller {
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue({ onDepth: o.onQueueDepth, onWait: o.onQueueWait });
     this.jobs = new JobRegistry((uid) => this.enqueueUid(uid));
-    const up = (resource: string) => (isUp: boolean) => o.onInformerUp?.(resource, isUp);
-    const informerError = (resource: string) => (err: unknown, retryInMs: number) =>
-      o.log.warn('informer stopped; restarting', { resource, error: err instanceof Error ? err.message : String(err), retryInMs });
-    this.checkpointInformer = new SupervisedInformer(o.client, 'modelcheckpoints', paths.checkpoints(), { resyncMs: o.resyncMs, onUp: up('modelcheckpoints'), onError: informerError('modelcheckpoints') });
-    this.deploymentInformer = new SupervisedInformer(o.client, 'deployments', paths.deployments(), { resyncMs: o.resyncMs, onUp: up('deployments'), onError: informerError('deployments') });
-    this.templateInformer = new SupervisedInformer(o.client, 'modelanalysistemplates', paths.analysisTemplates(), { resyncMs: o.resyncMs, onUp: up('modelanalysistemplates'), onError: informerError('modelanalysistemplates') });
-    this.clusterTemplateInformer = new SupervisedInformer(o.client, 'clustermodelanalysistemplates', paths.clusterAnalysisTemplates(), { resyncMs: o.resyncMs, onUp: up('clustermodelanalysistemplates'), onError: informerError('clustermodelanalysistemplates') });
+    const informer = <T extends KObj>(resource: string, path: string): SupervisedInformer<T> => new SupervisedInformer<T>(o.client, resource, path, {
+      resyncMs: o.resyncMs,
+      onUp: (isUp) => o.onInformerUp?.(resource, isUp),
+      onError: (err, retryInMs) => o.log.warn('informer stopped; restarting', { resource, error: err instanceof Error ? err.message : String(err), retryInMs }),
+    });
+    this.checkpointInformer = informer('modelcheckpoints', paths.checkpoints());
+    this.deploymentInformer = informer('deployments', paths.deployments());
+    this.templateInformer = informer('modelanalysistemplates', paths.analysisTemplates());
+    this.clusterTemplateInformer = informer('clustermodelanalysistemplates', paths.clusterAnalysisTemplates());
 
     // First, so a delivered write of ours is known before the key is queued.
     this.checkpointCache = new CheckpointCache(this.checkpointInformer);
     this.deploymentCache = new DeploymentCache(this.deploymentInformer);
+    this.watchEvents();
+    this.reconciler = this.reconcilerFor(o);
+  }
+
+  /** Informer events queue the checkpoints they concern (a Deployment's or a template's wake those that use it). */
+  private watchEvents(): void {
     const onCheckpoint = (cp: ModelCheckpoint & KObj): void => {
       const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
       this.index(key, `${cp.metadata.namespace}/${cp.spec?.target?.deployment}`);
@@ -124,10 +133,13 @@ export class Controller {
       this.templateInformer.on(ev, onTemplate(TEMPLATE_KIND));
       this.clusterTemplateInformer.on(ev, onTemplate(CLUSTER_TEMPLATE_KIND));
     }
+  }
+
+  private reconcilerFor(o: ControllerOptions): Reconciler {
     const templates = new AnalysisTemplates(o.client);
 
     const client = o.client;
-    this.reconciler = new Reconciler({
+    return new Reconciler({
       checkpoints: new Checkpoints(client, this.checkpointCache),
       deployments: new Deployments(client, this.deploymentCache),
       events: new EventRecorder(client, 'modelgate.io/operator', o.identity ?? 'modelgate', (err) => o.log.warn('event not written', { error: String(err) })),

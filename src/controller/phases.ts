@@ -146,94 +146,105 @@ export function decide(v: View): Step {
   if (phase !== undefined && v.status.observedGeneration !== v.generation) {
     return { kind: 'Restart', message: `spec changed (generation ${v.status.observedGeneration ?? 0} → ${v.generation}): validating again` };
   }
-  switch (phase ?? 'Pending') {
-    case 'Pending': {
-      const stall = targetProblem(v) ?? secretProblem(v);
-      if (stall) return stall;
-      return { kind: 'Transition', to: 'Fetching', reason: REASON.Fetching, message: `fetching ${v.spec.artifact.uri}` };
-    }
-    case 'Fetching':
-      if (v.job.state === 'none' && secretProblem(v)) return secretProblem(v) as Step;
-      return jobStep(v, 'StartFetch', { to: 'Validating', reason: REASON.Fetched, message: `fetched ${v.spec.artifact.digest}` });
-    case 'Validating':
-      if (v.job.state === 'none' && secretProblem(v)) return secretProblem(v) as Step;
-      return jobStep(v, 'StartValidate', undefined);
-    case 'Validated': {
-      if (v.spec.rollout?.paused) return { kind: 'Hold', reason: REASON.Paused, message: 'spec.rollout.paused is true: set it to false to deploy' };
-      if (v.spec.rollout?.autoDeploy === false && v.promotedGeneration !== v.generation) {
-        return { kind: 'Hold', reason: REASON.AutoDeployDisabled, message: `spec.rollout.autoDeploy is false: approve generation ${v.generation} with \`kubectl modelgate promote\` (annotation modelgate.io/promote=${v.generation}) or set autoDeploy to true` };
-      }
-      const stall = targetProblem(v);
-      if (stall) return stall;
-      if (runsUs(v)) {
-        const r = (v.target as Extract<TargetView, { exists: true }>).rollout;
-        if (r?.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.AlreadyRunning, message: `the Deployment already runs this checkpoint: ${r.message}` };
-        return { kind: 'AwaitRollout', message: r?.message ?? 'the Deployment already runs this checkpoint: waiting for its pods' };
-      }
-      // Checked before the deploy: a checkpoint whose analysis cannot be resolved never changes the Deployment.
-      if (v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
-      const t = v.target as Extract<TargetView, { exists: true }>;
-      if (t.claimUid && t.claimUid !== v.uid && t.claimLive) {
-        return { kind: 'AwaitClaim', message: 'another checkpoint holds the claim on the Deployment: waiting until it is Healthy, rolled back or gone' };
-      }
-      if (v.productionDigest !== undefined && t.runningDigest !== undefined && t.runningDigest !== v.productionDigest) {
-        return { kind: 'Transition', to: 'Validating', reason: REASON.BaselineChanged, message: `production changed to ${t.runningDigest} since validation against ${v.productionDigest}: validating again` };
-      }
-      return { kind: 'ClaimAndDeploy' };
-    }
-    case 'Deploying': {
-      const stall = targetProblem(v);
-      if (stall) return stall;
-      if (!runsUs(v)) return { kind: 'PatchDeployment' };
-      if (v.rollbackRequest) {
-        return requestedRollback(v.rollbackRequest);
-      }
-      return rolloutStep(v, (v.target as Extract<TargetView, { exists: true }>).rollout);
-    }
-    case 'Deployed':
-    case 'Monitoring':
-    case 'Healthy': {
-      if (!v.target.exists) return { kind: 'Stall', reason: REASON.TargetNotFound, message: `Deployment ${v.spec.target.deployment} not found: the operator never recreates it` };
-      if (!runsUs(v)) {
-        return v.target.rolledBackFromUid === v.uid
-          ? { kind: 'Transition', to: 'RolledBack', reason: REASON.RolledBack, message: 'the Deployment was rolled back from this checkpoint' }
-          : { kind: 'Transition', to: 'Superseded', reason: REASON.Superseded, message: 'the Deployment now runs another checkpoint' };
-      }
-      if (v.rollbackRequest) {
-        return requestedRollback(v.rollbackRequest);
-      }
-      if (v.target.envDigest !== undefined && v.target.envDigest !== v.spec.artifact.digest) {
-        return { kind: 'Drift', message: `the container's MODEL_DIGEST is ${v.target.envDigest}, not ${v.spec.artifact.digest}: someone changed the model by hand; the operator leaves it alone` };
-      }
-      if (v.target.envUri !== undefined && v.target.envUri !== v.spec.artifact.uri) {
-        return { kind: 'Drift', message: `the container's ${v.spec.target.modelEnv ?? DEFAULT_MODEL_ENV} is ${shownUri(v.target.envUri)}, not ${shownUri(v.spec.artifact.uri)}: someone changed the model by hand; the operator leaves it alone` };
-      }
-      if (phase === 'Healthy') return { kind: 'Nothing' };
-      if (phase === 'Deployed') {
-        if (!hasAnalysis(v.spec.analysis)) return { kind: 'Transition', to: 'Healthy', reason: REASON.Healthy, message: 'deployed; no analysis configured' };
-        // Checked again as the analysis starts: a template may have gone since the deploy.
-        if (v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
-        const metrics = v.analysis?.ok ? v.analysis.metrics : (v.spec.analysis?.metrics?.length ?? 0);
-        const templates = v.analysis?.ok ? v.analysis.templates : [];
-        return { kind: 'Transition', to: 'Monitoring', reason: REASON.Monitoring, message: `watching ${metrics} metric(s) in Prometheus${templates.length > 0 ? `, with template${templates.length > 1 ? 's' : ''} ${templates.join(', ')}` : ''}` };
-      }
-      // A Monitoring checkpoint without a recorded analysis (from before templates) resolves it first.
-      if (!v.status.analysis?.resolved && v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
-      return { kind: 'Analyze' };
-    }
-    case 'Superseded':
-      if (runsUs(v)) {
-        // Back in production once its pods are: a rollback to it is a rollout like any other.
-        const r = (v.target as Extract<TargetView, { exists: true }>).rollout;
-        if (r?.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.RolledBackTo, message: `the Deployment runs this checkpoint again (rolled back to it): ${r.message}` };
-        return { kind: 'Nothing' };
-      }
-      return { kind: 'Nothing' };
-    case 'RolledBack':
-    case 'Rejected':
-    case 'Failed':
-      return { kind: 'Nothing' };
+  return STEP_OF[phase ?? 'Pending'](v);
+}
+
+/** The next step in each phase, once the checkpoint is neither deleting nor changed. */
+const STEP_OF: Record<Phase, (v: View) => Step> = {
+  Pending: (v) => targetProblem(v) ?? secretProblem(v) ?? { kind: 'Transition', to: 'Fetching', reason: REASON.Fetching, message: `fetching ${v.spec.artifact.uri}` },
+  Fetching: (v) => (v.job.state === 'none' ? secretProblem(v) : undefined) ?? jobStep(v, 'StartFetch', { to: 'Validating', reason: REASON.Fetched, message: `fetched ${v.spec.artifact.digest}` }),
+  Validating: (v) => (v.job.state === 'none' ? secretProblem(v) : undefined) ?? jobStep(v, 'StartValidate', undefined),
+  Validated: validatedStep,
+  Deploying: deployingStep,
+  Deployed: liveStep,
+  Monitoring: liveStep,
+  Healthy: liveStep,
+  Superseded: supersededStep,
+  RolledBack: () => ({ kind: 'Nothing' }),
+  Rejected: () => ({ kind: 'Nothing' }),
+  Failed: () => ({ kind: 'Nothing' }),
+};
+
+/** Validated: held (paused, awaiting approval), stalled, waiting for the claim, validated again, or deployed. */
+function validatedStep(v: View): Step {
+  if (v.spec.rollout?.paused) return { kind: 'Hold', reason: REASON.Paused, message: 'spec.rollout.paused is true: set it to false to deploy' };
+  if (v.spec.rollout?.autoDeploy === false && v.promotedGeneration !== v.generation) {
+    return { kind: 'Hold', reason: REASON.AutoDeployDisabled, message: `spec.rollout.autoDeploy is false: approve generation ${v.generation} with \`kubectl modelgate promote\` (annotation modelgate.io/promote=${v.generation}) or set autoDeploy to true` };
   }
+  const stall = targetProblem(v);
+  if (stall) return stall;
+  if (runsUs(v)) {
+    const r = (v.target as Extract<TargetView, { exists: true }>).rollout;
+    if (r?.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.AlreadyRunning, message: `the Deployment already runs this checkpoint: ${r.message}` };
+    return { kind: 'AwaitRollout', message: r?.message ?? 'the Deployment already runs this checkpoint: waiting for its pods' };
+  }
+  // Checked before the deploy: a checkpoint whose analysis cannot be resolved never changes the Deployment.
+  if (v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
+  const t = v.target as Extract<TargetView, { exists: true }>;
+  if (t.claimUid && t.claimUid !== v.uid && t.claimLive) {
+    return { kind: 'AwaitClaim', message: 'another checkpoint holds the claim on the Deployment: waiting until it is Healthy, rolled back or gone' };
+  }
+  if (v.productionDigest !== undefined && t.runningDigest !== undefined && t.runningDigest !== v.productionDigest) {
+    return { kind: 'Transition', to: 'Validating', reason: REASON.BaselineChanged, message: `production changed to ${t.runningDigest} since validation against ${v.productionDigest}: validating again` };
+  }
+  return { kind: 'ClaimAndDeploy' };
+}
+
+/** Deploying: patch the Deployment, then follow its rollout (or a requested rollback). */
+function deployingStep(v: View): Step {
+  const stall = targetProblem(v);
+  if (stall) return stall;
+  if (!runsUs(v)) return { kind: 'PatchDeployment' };
+  if (v.rollbackRequest) return requestedRollback(v.rollbackRequest);
+  return rolloutStep(v, (v.target as Extract<TargetView, { exists: true }>).rollout);
+}
+
+/** Deployed, Monitoring, Healthy: left production, a requested rollback, drift, or the analysis. */
+function liveStep(v: View): Step {
+  if (!v.target.exists) return { kind: 'Stall', reason: REASON.TargetNotFound, message: `Deployment ${v.spec.target.deployment} not found: the operator never recreates it` };
+  if (!runsUs(v)) {
+    return v.target.rolledBackFromUid === v.uid
+      ? { kind: 'Transition', to: 'RolledBack', reason: REASON.RolledBack, message: 'the Deployment was rolled back from this checkpoint' }
+      : { kind: 'Transition', to: 'Superseded', reason: REASON.Superseded, message: 'the Deployment now runs another checkpoint' };
+  }
+  if (v.rollbackRequest) return requestedRollback(v.rollbackRequest);
+  const drift = driftOf(v, v.target);
+  if (drift) return drift;
+  const phase = v.status.phase;
+  if (phase === 'Healthy') return { kind: 'Nothing' };
+  if (phase === 'Deployed') return analysisStart(v);
+  // A Monitoring checkpoint without a recorded analysis (from before templates) resolves it first.
+  if (!v.status.analysis?.resolved && v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
+  return { kind: 'Analyze' };
+}
+
+/** The container's model env does not say what the operator put there: someone changed it by hand. */
+function driftOf(v: View, t: Extract<TargetView, { exists: true }>): Step | undefined {
+  if (t.envDigest !== undefined && t.envDigest !== v.spec.artifact.digest) {
+    return { kind: 'Drift', message: `the container's MODEL_DIGEST is ${t.envDigest}, not ${v.spec.artifact.digest}: someone changed the model by hand; the operator leaves it alone` };
+  }
+  if (t.envUri !== undefined && t.envUri !== v.spec.artifact.uri) {
+    return { kind: 'Drift', message: `the container's ${v.spec.target.modelEnv ?? DEFAULT_MODEL_ENV} is ${shownUri(t.envUri)}, not ${shownUri(v.spec.artifact.uri)}: someone changed the model by hand; the operator leaves it alone` };
+  }
+  return undefined;
+}
+
+/** Deployed: Healthy at once without an analysis; else Monitoring, saying what it watches. */
+function analysisStart(v: View): Step {
+  if (!hasAnalysis(v.spec.analysis)) return { kind: 'Transition', to: 'Healthy', reason: REASON.Healthy, message: 'deployed; no analysis configured' };
+  // Checked again as the analysis starts: a template may have gone since the deploy.
+  if (v.analysis && !v.analysis.ok) return { kind: 'Stall', reason: v.analysis.reason, message: v.analysis.message };
+  const metrics = v.analysis?.ok ? v.analysis.metrics : (v.spec.analysis?.metrics?.length ?? 0);
+  const templates = v.analysis?.ok ? v.analysis.templates : [];
+  return { kind: 'Transition', to: 'Monitoring', reason: REASON.Monitoring, message: `watching ${metrics} metric(s) in Prometheus${templates.length > 0 ? `, with template${templates.length > 1 ? 's' : ''} ${templates.join(', ')}` : ''}` };
+}
+
+/** Superseded: back in production once its pods are (a rollback to it is a rollout like any other). */
+function supersededStep(v: View): Step {
+  if (!runsUs(v)) return { kind: 'Nothing' };
+  const r = (v.target as Extract<TargetView, { exists: true }>).rollout;
+  if (r?.state === 'Available') return { kind: 'Transition', to: 'Deployed', reason: REASON.RolledBackTo, message: `the Deployment runs this checkpoint again (rolled back to it): ${r.message}` };
+  return { kind: 'Nothing' };
 }
 
 /**

@@ -1,7 +1,7 @@
 // Assembles the operator: Kubernetes client, leader election, controller, health and metrics.
 // Tests and benchmarks start it in-process with their own validator; main.ts starts it for real.
 import { Controller } from '../controller/controller.js';
-import type { AuditLog } from '../controller/reconciler.js';
+import type { AuditLog } from '../controller/deps.js';
 import type { Analyzer } from '../monitor/guard.js';
 import { Checkpoints } from '../kube/checkpoints.js';
 import { KubeClient, loadKubeConfig } from '../kube/client.js';

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { ANNOTATIONS, FINALIZER, type ModelCheckpoint, type ModelCheckpointStatus, type Phase } from '../../../src/api/types.js';
 import { JobRegistry } from '../../../src/controller/jobs.js';
-import { Reconciler, type ReconcilerDeps } from '../../../src/controller/reconciler.js';
+import type { ReconcilerDeps } from '../../../src/controller/deps.js';
+import { Reconciler } from '../../../src/controller/reconciler.js';
 import { withPhase } from '../../../src/controller/status.js';
 import type { DeploymentFacts } from '../../../src/kube/deployments.js';
 
