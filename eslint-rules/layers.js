@@ -64,6 +64,7 @@ export const PURE = [
   'src/validation/architecture.ts', // gate 1: signatures compared
   'src/validation/cache-budget.ts', // which cached downloads to evict
   'src/validation/contract.ts', // the controller/validation contract: types and StageError
+  'src/validation/holdout/', // holdout datasets parsed from the bytes handed in (JSON Lines, .npy, .npz; zlib passed in)
   'src/validation/job-spec.ts', // the validation Job's manifest and result line
   'src/validation/output-choice.ts', // which output the holdout gate scores
   'src/validation/regression-judge.ts', // the regression gate's verdict
