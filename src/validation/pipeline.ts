@@ -2,6 +2,8 @@
 // holdout dataset: same rules, same digests), then four gates: 1 architecture vs the baseline,
 // 2 holdout metrics / success rate / latency, 3 benchmark, 4 regression vs the baseline on the same
 // samples in the same run (severity bands, paired-bootstrap CIs, training metrics too).
+// This module does the I/O: fetches, model inspection, the worker jobs, the clock. What each gate
+// concludes from the numbers is decided by the pure *-gate.ts modules beside it.
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { HoldoutGateSpec, StageName, StageResult } from '../api/types.js';
