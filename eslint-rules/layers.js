@@ -62,11 +62,16 @@ export const PURE = [
   'src/notify/payload.ts', // which phases notify, and the payloads
   'src/server/limits.ts', // what one request may cost (no imports)
   'src/validation/architecture.ts', // gate 1: signatures compared
+  'src/validation/architecture-gate.ts', // gate 1's verdict, message and summary from the comparison
+  'src/validation/benchmark-gate.ts', // gate 3's verdict from the benchmark's numbers
   'src/validation/cache-budget.ts', // which cached downloads to evict
   'src/validation/contract.ts', // the controller/validation contract: types and StageError
+  'src/validation/gate-outcome.ts', // a gate's outcome before timing, number formatting, the report
   'src/validation/holdout/', // holdout datasets parsed from the bytes handed in (JSON Lines, .npy, .npz; zlib passed in)
+  'src/validation/holdout-gate.ts', // gate 2's metrics, success rate, latency and verdict
   'src/validation/job-spec.ts', // the validation Job's manifest and result line
   'src/validation/output-choice.ts', // which output the holdout gate scores
+  'src/validation/regression-gate.ts', // gate 4's evidence gathered, its verdict, message and summary
   'src/validation/regression-judge.ts', // the regression gate's verdict
 ];
 

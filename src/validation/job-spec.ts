@@ -81,7 +81,6 @@ export function buildValidationJob(cp: CheckpointRef, request: ValidationRequest
   const payload: JobPayload = { uid: cp.uid, generation: cp.generation, digest: request.candidate.digest, request: clean, trustedHosts: template.trustedHosts, maxArtifactBytes: template.maxArtifactBytes };
   const secrets = [...new Set(Object.values(requestSecrets(request)))].sort();
   const labels = { [LABELS.component]: 'validation', [LABELS.managedBy]: 'modelgate', [LABELS.uid]: cp.uid, [LABELS.generation]: String(cp.generation) };
-  const resources = mergeResources({ requests: template.requests, limits: template.limits }, overrides.resources);
   const timeout = request.spec.timeoutSeconds ?? 600;
   return {
     apiVersion: 'batch/v1',
@@ -97,43 +96,50 @@ export function buildValidationJob(cp: CheckpointRef, request: ValidationRequest
       backoffLimit: 0,
       activeDeadlineSeconds: timeout,
       ttlSecondsAfterFinished: template.ttlSecondsAfterFinished,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          ...(overrides.runtimeClassName ? { runtimeClassName: overrides.runtimeClassName } : {}),
-          ...(overrides.nodeSelector && Object.keys(overrides.nodeSelector).length > 0 ? { nodeSelector: overrides.nodeSelector } : {}),
-          ...(overrides.tolerations && overrides.tolerations.length > 0 ? { tolerations: overrides.tolerations } : {}),
-          securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{
-            name: CONTAINER,
-            image: overrides.image ?? template.image,
-            ...(template.imagePullPolicy ? { imagePullPolicy: template.imagePullPolicy } : {}),
-            command: ['node', 'dist/src/validation/job-main.js'],
-            // Only what the pod needs; nothing of the operator's own environment.
-            env: [
-              { name: REQUEST_ENV, value: JSON.stringify(payload) },
-              { name: 'HOME', value: WORK_DIR },
-              { name: 'TMPDIR', value: WORK_DIR },
-              { name: 'NODE_ENV', value: 'production' },
-            ],
-            resources,
-            terminationMessagePolicy: 'FallbackToLogsOnError',
-            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
-            volumeMounts: [
-              { name: 'work', mountPath: WORK_DIR },
-              ...secrets.map((name, i) => ({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
-            ],
-          }],
-          volumes: [
-            { name: 'work', emptyDir: { sizeLimit: template.workDirSize } },
-            ...secrets.map((name, i) => ({ name: `secret-${i}`, secret: { secretName: name } })),
-          ],
-        },
-      },
+      template: { metadata: { labels }, spec: podSpec(payload, secrets, template, overrides) },
     },
+  };
+}
+
+/** The pod: non-root, no service account token, the checkpoint's scheduling overrides, one container, the work dir and the Secrets as volumes. */
+function podSpec(payload: JobPayload, secrets: string[], template: JobTemplate, overrides: ValidationJobOverrides): Record<string, unknown> {
+  return {
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    ...(overrides.runtimeClassName ? { runtimeClassName: overrides.runtimeClassName } : {}),
+    ...(overrides.nodeSelector && Object.keys(overrides.nodeSelector).length > 0 ? { nodeSelector: overrides.nodeSelector } : {}),
+    ...(overrides.tolerations && overrides.tolerations.length > 0 ? { tolerations: overrides.tolerations } : {}),
+    securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+    containers: [validationContainer(payload, secrets, template, overrides)],
+    volumes: [
+      { name: 'work', emptyDir: { sizeLimit: template.workDirSize } },
+      ...secrets.map((name, i) => ({ name: `secret-${i}`, secret: { secretName: name } })),
+    ],
+  };
+}
+
+/** The container that runs job-main: the request in its env, a read-only root, every capability dropped. */
+function validationContainer(payload: JobPayload, secrets: string[], template: JobTemplate, overrides: ValidationJobOverrides): Record<string, unknown> {
+  return {
+    name: CONTAINER,
+    image: overrides.image ?? template.image,
+    ...(template.imagePullPolicy ? { imagePullPolicy: template.imagePullPolicy } : {}),
+    command: ['node', 'dist/src/validation/job-main.js'],
+    // Only what the pod needs; nothing of the operator's own environment.
+    env: [
+      { name: REQUEST_ENV, value: JSON.stringify(payload) },
+      { name: 'HOME', value: WORK_DIR },
+      { name: 'TMPDIR', value: WORK_DIR },
+      { name: 'NODE_ENV', value: 'production' },
+    ],
+    resources: mergeResources({ requests: template.requests, limits: template.limits }, overrides.resources),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+    volumeMounts: [
+      { name: 'work', mountPath: WORK_DIR },
+      ...secrets.map((name, i) => ({ name: `secret-${i}`, mountPath: `${SECRETS_DIR}/${name}`, readOnly: true })),
+    ],
   };
 }
 

@@ -2,17 +2,16 @@
 // holdout dataset: same rules, same digests), then four gates: 1 architecture vs the baseline,
 // 2 holdout metrics / success rate / latency, 3 benchmark, 4 regression vs the baseline on the same
 // samples in the same run (severity bands, paired-bootstrap CIs, training metrics too).
+// This module does the I/O: fetches, model inspection, the worker jobs, the clock. What each gate
+// concludes from the numbers is decided by the pure *-gate.ts modules beside it.
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { HoldoutTask, Severity, StageName, StageResult, StageVerdict } from '../api/types.js';
-import { DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, degradationOf, denominatorFloor } from '../math/evidence.js';
-import { isDisplayOnlyMetric, metricDirection, metricEvaluator } from '../math/metrics.js';
-import type { Labels, Predictions } from '../math/metrics.js';
-import { DEFAULT_BANDS } from '../math/severity.js';
-import { latencySummary } from '../math/stats.js';
-import { checkThresholds } from '../math/thresholds.js';
-import { compareSignatures } from './architecture.js';
+import type { HoldoutGateSpec, StageName, StageResult } from '../api/types.js';
+import { DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES } from '../math/evidence.js';
 import type { ModelSignature } from './architecture.js';
+import { compareSignatures } from './architecture.js';
+import { architectureOutcome } from './architecture-gate.js';
+import { benchmarkOutcome } from './benchmark-gate.js';
 import type {
   CheckpointValidator,
   FetchedArtifact,
@@ -20,14 +19,17 @@ import type {
   ValidationRequest,
 } from './contract.js';
 import { StageError } from './contract.js';
+import { NOT_RUN_AFTER_ARCHITECTURE, outcome, stageResult, validationReport } from './gate-outcome.js';
+import type { GateOutcome } from './gate-outcome.js';
+import { EMPTY_HOLDOUT, judgeHoldout, scoreHoldout } from './holdout-gate.js';
 import { ambientCredentials } from '../fetch/ambient.js';
 import { ArtifactFetcher, type FetcherOptions, type StoreRef } from '../fetch/index.js';
 import { inspectModelFile } from './onnx-model.js';
 import { REASONS } from '../api/reasons.js';
-import { criticalMetricsFor, judgeRegression } from './regression-judge.js';
-import type { RegressionMetric } from './regression-judge.js';
+import { regressionOutcome } from './regression-gate.js';
+import { criticalMetricsFor } from './regression-judge.js';
 import { WorkerPool } from './worker-pool.js';
-import type { BenchmarkResult, DatasetJobRef, EvaluateResult, ModelRun, WorkerScope } from './worker-pool.js';
+import type { DatasetJobRef, EvaluateResult, WorkerScope } from './worker-pool.js';
 
 export interface ValidatorTimeouts {
   /** TCP connect timeout per fetch attempt (ms, default 10 s). */
@@ -82,42 +84,51 @@ export interface ValidatorDeps {
 }
 
 const DEFAULT_TIMEOUT_S = 600;
-const MAX_MESSAGE = 600;
 
-function clip(s: string, n = MAX_MESSAGE): string {
-  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
+/** One validation in progress: what it was asked, what it may take, and what it has found. */
+interface GateRun {
+  request: ValidationRequest;
+  candidate: FetchedArtifact;
+  signal: AbortSignal;
+  deadlineAt: number;
+  holds: Array<() => void>;
+  jobs: WorkerScope;
+  stages: StageResult[];
+  full: Record<string, unknown>;
 }
 
-/** Six significant digits for messages and summaries. */
-function num(v: number): number {
-  return Number.isFinite(v) ? Number(v.toPrecision(6)) : v;
+/** The baseline and holdout dataset as fetched (each only when the request has one). */
+interface Inputs {
+  baselineFile?: FetchedArtifact;
+  datasetFile?: FetchedArtifact;
 }
 
-function fmt(v: number): string {
-  return String(num(v));
+/** The candidate's signature (safety-checked, and loaded once in the worker) and the baseline's. */
+interface Signatures {
+  candidate: ModelSignature;
+  baseline?: ModelSignature;
 }
 
-function summaryNumber(v: number): number | string {
-  return Number.isFinite(v) ? num(v) : String(v);
+/** What the holdout gate leaves for the later gates. */
+interface HoldoutRun {
+  evaluation?: EvaluateResult;
+  datasetRef?: DatasetJobRef;
 }
 
-function stage(name: StageName, verdict: StageVerdict, reason: string, message: string, started: number, extra: Partial<StageResult> = {}): StageResult {
-  return { stage: name, verdict, reason, message: clip(message), ...extra, durationMs: Math.round(performance.now() - started) };
+/** Where the worker reads the holdout dataset, and how: the user's name for it, format, label field, sample cap. */
+function datasetJobRef(holdout: HoldoutGateSpec, datasetFile: FetchedArtifact): DatasetJobRef {
+  const uri = holdout.dataset.uri;
+  const ref: DatasetJobRef = { path: datasetFile.path, name: uri.startsWith('file://') ? fileURLToPath(uri) : uri };
+  if (holdout.dataset.format) ref.format = holdout.dataset.format;
+  else ref.format = /\.npz(\?|#|$)/i.test(holdout.dataset.uri) ? 'npz' : 'jsonl';
+  if (holdout.labelField) ref.labelField = holdout.labelField;
+  if (holdout.maxSamples !== undefined) ref.maxSamples = holdout.maxSamples;
+  return ref;
 }
 
-const passedVerdict = (s: StageResult): boolean => s.verdict === 'Passed' || s.verdict === 'Skipped';
-
-/** Rows (or a flat array when one value per sample) of the selected samples. */
-function selectPredictions(run: ModelRun, idx: number[]): Predictions {
-  const w = run.rowSize;
-  if (w === 1) return Float64Array.from(idx, (i) => run.predictions[i]!);
-  return idx.map((i) => run.predictions.subarray(i * w, (i + 1) * w));
-}
-
-function selectLabels(ev: EvaluateResult, idx: number[]): Labels {
-  const w = ev.labelWidth;
-  if (w === 1) return Float64Array.from(idx, (i) => ev.labels[i]!);
-  return idx.map((i) => ev.labels.subarray(i * w, (i + 1) * w));
+/** A gate's outcome recorded as a stage, timed from t0. */
+function record(g: GateRun, name: StageName, o: GateOutcome, t0: number): void {
+  g.stages.push(stageResult(name, o, Math.round(performance.now() - t0)));
 }
 
 export class OnnxValidator implements CheckpointValidator {
@@ -212,24 +223,41 @@ export class OnnxValidator implements CheckpointValidator {
   }
 
   private async gates(request: ValidationRequest, candidate: FetchedArtifact, signal: AbortSignal, deadlineAt: number, holds: Array<() => void>, jobs: WorkerScope): Promise<ValidationReport> {
-    const spec = request.spec;
-    const t = this.options.timeouts ?? {};
-    const stages: StageResult[] = [];
     const full: Record<string, unknown> = {
       key: request.key,
       generation: request.generation,
       candidate: { digest: candidate.digest, sizeBytes: candidate.sizeBytes },
     };
+    const g: GateRun = { request, candidate, signal, deadlineAt, holds, jobs, stages: [], full };
+    const inputs = await this.fetchInputs(g);
+    const t0 = performance.now();
+    const signatures = await this.inspectModels(g, inputs);
+    if (!this.architectureGate(g, signatures, t0)) {
+      for (const name of ['holdout', 'benchmark', 'regression'] as const) record(g, name, NOT_RUN_AFTER_ARCHITECTURE, performance.now());
+      return validationReport(g.stages, full, undefined);
+    }
+    const holdout = await this.holdoutGate(g, inputs, signatures);
+    await this.benchmarkGate(g, holdout);
 
-    // ---- fetch: the baseline and the holdout dataset (the candidate was fetched in phase Fetching).
-    let t0 = performance.now();
+    // ---- gate 4: regression
+    const t4 = performance.now();
+    const reg = regressionOutcome(request, request.spec.holdout?.task, holdout.evaluation);
+    Object.assign(full, reg.record);
+    record(g, 'regression', reg.outcome, t4);
+    return validationReport(g.stages, full, reg.severity);
+  }
+
+  /** The baseline and the holdout dataset (the candidate was fetched in phase Fetching). */
+  private async fetchInputs(g: GateRun): Promise<Inputs> {
+    const { request, signal, holds } = g;
+    const t0 = performance.now();
     let baselineFile: FetchedArtifact | undefined;
     let datasetFile: FetchedArtifact | undefined;
     if (request.baseline) {
       baselineFile = await this.fetcher.fetch({ ...request.baseline.artifact, credentials: request.credentials?.baseline }, signal, { key: request.key, label: 'baseline artifact', holds });
     }
-    if (spec.holdout) {
-      const ds = spec.holdout.dataset;
+    if (request.spec.holdout) {
+      const ds = request.spec.holdout.dataset;
       try {
         datasetFile = await this.fetcher.fetch({ uri: ds.uri, digest: ds.digest, s3: ds.s3, oci: ds.oci, credentials: request.credentials?.dataset }, signal, { key: request.key, label: 'holdout dataset', holds });
       } catch (err) {
@@ -237,290 +265,120 @@ export class OnnxValidator implements CheckpointValidator {
         throw err;
       }
     }
-    const fetchSummary: Record<string, number | string | boolean> = { candidateBytes: candidate.sizeBytes };
+    const fetchSummary: Record<string, number | string | boolean> = { candidateBytes: g.candidate.sizeBytes };
     if (baselineFile) fetchSummary.baselineBytes = baselineFile.sizeBytes;
     if (datasetFile) fetchSummary.datasetBytes = datasetFile.sizeBytes;
-    stages.push(
-      stage('fetch', 'Passed', REASONS.Fetched, `Fetched and verified the candidate${baselineFile ? ', the baseline' : ''}${datasetFile ? ' and the holdout dataset' : ''}.`, t0, {
-        summary: fetchSummary,
-      }),
-    );
-    full.fetch = { baseline: baselineFile, dataset: datasetFile };
+    record(g, 'fetch', outcome('Passed', REASONS.Fetched, `Fetched and verified the candidate${baselineFile ? ', the baseline' : ''}${datasetFile ? ' and the holdout dataset' : ''}.`, fetchSummary), t0);
+    g.full.fetch = { baseline: baselineFile, dataset: datasetFile };
+    return { ...(baselineFile ? { baselineFile } : {}), ...(datasetFile ? { datasetFile } : {}) };
+  }
 
-    // ---- model safety before onnxruntime sees a file, then a session load in a worker.
-    t0 = performance.now();
+  /** Model safety before onnxruntime sees a file, then a session load in a worker. */
+  private async inspectModels(g: GateRun, inputs: Inputs): Promise<Signatures> {
+    const { request, full } = g;
     const inspectOpts = { ...(this.options.maxArtifactBytes !== undefined ? { maxBytes: this.options.maxArtifactBytes } : {}), ...(this.options.maxNodes !== undefined ? { maxNodes: this.options.maxNodes } : {}) };
-    const cand = await inspectModelFile(candidate.path, { ...inspectOpts, allowExternalData: request.candidate.allowExternalData === true, label: 'candidate model' });
+    const cand = await inspectModelFile(g.candidate.path, { ...inspectOpts, allowExternalData: request.candidate.allowExternalData === true, label: 'candidate model' });
     let baseSig: ModelSignature | undefined;
-    if (baselineFile && request.baseline) {
+    if (inputs.baselineFile && request.baseline) {
       try {
-        baseSig = (await inspectModelFile(baselineFile.path, { ...inspectOpts, allowExternalData: request.baseline.artifact.allowExternalData === true, label: 'baseline model' })).signature;
+        baseSig = (await inspectModelFile(inputs.baselineFile.path, { ...inspectOpts, allowExternalData: request.baseline.artifact.allowExternalData === true, label: 'baseline model' })).signature;
       } catch (err) {
         // The baseline is already serving; its own defect is not the candidate's, and may be fixed.
         if (err instanceof StageError) throw new StageError(err.reason, err.message, false, 'architecture');
         throw err;
       }
     }
-    const loaded = await jobs.run({ type: 'inspect', model: candidate.path }, { signal, stage: 'architecture', timeoutMs: this.jobTimeout(deadlineAt, t.inspectMs, 60_000) });
+    const loaded = await g.jobs.run({ type: 'inspect', model: g.candidate.path }, { signal: g.signal, stage: 'architecture', timeoutMs: this.jobTimeout(g.deadlineAt, this.options.timeouts?.inspectMs, 60_000) });
     full.candidateSignature = cand.signature;
     full.sessionLoadMs = loaded.sessionMs;
     if (baseSig) full.baselineSignature = baseSig;
+    return { candidate: cand.signature, ...(baseSig ? { baseline: baseSig } : {}) };
+  }
 
-    // ---- gate 1: architecture
-    const arch = spec.architecture ?? {};
-    const cmp = compareSignatures(baseSig, cand.signature, arch.policy ?? 'Strict', arch);
-    full.architecture = cmp;
-    const archSummary: Record<string, number | string | boolean> = {
-      policy: arch.policy ?? 'Strict',
-      inputs: cand.signature.inputs.length,
-      outputs: cand.signature.outputs.length,
-      parameters: cand.signature.parameterCount,
-      nodes: cand.signature.nodeCount,
-    };
-    if (cmp.parameterChange) {
-      archSummary.baselineParameters = cmp.parameterChange.baseline;
-      archSummary.parameterChangeRatio = summaryNumber(cmp.parameterChange.ratio);
-    }
-    if (!cmp.compatible) {
-      archSummary.differences = cmp.differences.length;
-      stages.push(stage('architecture', 'Failed', cmp.reason, `The candidate's signature is incompatible with the baseline ${request.baseline?.version ?? ''}: ${cmp.differences.join('; ')}.`, t0, { summary: archSummary }));
-    } else if (cmp.reason === REASONS.NoBaseline) {
-      // The first checkpoint of a target passes this gate: there is nothing it could break.
-      stages.push(stage('architecture', 'Passed', cmp.reason, `No checkpoint serves the target yet; nothing to compare the signature with (${cand.signature.inputs.length} input(s), ${cand.signature.outputs.length} output(s)).`, t0, { summary: archSummary }));
-    } else if (cmp.reason === REASONS.GateDisabled) {
-      stages.push(stage('architecture', 'Skipped', cmp.reason, 'Architecture policy is Skip.', t0, { summary: archSummary }));
-    } else {
-      const note = cmp.parameterChange?.exceeded ? ` Parameter count changed ${Number.isFinite(cmp.parameterChange.ratio) ? `${fmt(cmp.parameterChange.ratio * 100)}%` : 'from none'} (${cmp.parameterChange.baseline} -> ${cmp.parameterChange.candidate}), over maxParameterChangeRatio; reported, not blocking.` : '';
-      stages.push(stage('architecture', 'Passed', REASONS.Compatible, `Signature compatible with the baseline ${request.baseline?.version ?? ''} (${cand.signature.inputs.length} input(s), ${cand.signature.outputs.length} output(s)).${note}`, t0, { summary: archSummary }));
-    }
+  /** Gate 1 (its clock started with the model inspection, as the stage's time includes it). Whether it let the later gates run. */
+  private architectureGate(g: GateRun, sigs: Signatures, t0: number): boolean {
+    const arch = g.request.spec.architecture ?? {};
+    const policy = arch.policy ?? 'Strict';
+    const cmp = compareSignatures(sigs.baseline, sigs.candidate, policy, arch);
+    g.full.architecture = cmp;
+    record(g, 'architecture', architectureOutcome(cmp, sigs.candidate, policy, g.request.baseline?.version), t0);
+    return cmp.compatible;
+  }
 
-    if (!cmp.compatible) {
-      for (const name of ['holdout', 'benchmark', 'regression'] as const) {
-        stages.push(stage(name, 'Skipped', REASONS.PreviousGateFailed, 'Not run: the architecture gate failed.', performance.now()));
-      }
-      return this.report(stages, full, undefined);
-    }
-
-    // ---- gate 2: holdout
-    t0 = performance.now();
-    const holdout = spec.holdout;
-    let evaluation: EvaluateResult | undefined;
-    const regressionOn = request.baseline !== undefined && baselineFile !== undefined && baseSig !== undefined;
-    let datasetRef: DatasetJobRef | undefined;
+  /** Gate 2: the candidate (and the baseline, paired, for gate 4) on the holdout dataset, in the worker. */
+  private async holdoutGate(g: GateRun, inputs: Inputs, sigs: Signatures): Promise<HoldoutRun> {
+    const t0 = performance.now();
+    const holdout = g.request.spec.holdout;
+    const datasetFile = inputs.datasetFile;
     if (!holdout || !datasetFile) {
-      stages.push(stage('holdout', 'Skipped', REASONS.NoHoldout, 'No holdout dataset in spec.validation.holdout; quality was not measured.', t0));
-    } else {
-      const uri = holdout.dataset.uri;
-      datasetRef = { path: datasetFile.path, name: uri.startsWith('file://') ? fileURLToPath(uri) : uri };
-      if (holdout.dataset.format) datasetRef.format = holdout.dataset.format;
-      else datasetRef.format = /\.npz(\?|#|$)/i.test(holdout.dataset.uri) ? 'npz' : 'jsonl';
-      if (holdout.labelField) datasetRef.labelField = holdout.labelField;
-      if (holdout.maxSamples !== undefined) datasetRef.maxSamples = holdout.maxSamples;
-      const job = {
-        type: 'evaluate' as const,
-        candidate: candidate.path,
-        dataset: datasetRef,
-        ...(regressionOn ? { baseline: baselineFile!.path } : {}),
-        ...(holdout.outputName ? { outputName: holdout.outputName } : {}),
-        task: holdout.task,
-        ...(regressionOn
-          ? { compare: { task: holdout.task, metrics: criticalMetricsFor(holdout.task, spec.regression?.criticalMetrics), resamples: spec.regression?.bootstrapResamples ?? DEFAULT_RESAMPLES, confidence: spec.regression?.confidence ?? DEFAULT_CONFIDENCE, seed: this.options.bootstrapSeed ?? 1 } }
-          : {}),
-        batchSize: this.options.evalBatchSize ?? 16,
-      };
-      evaluation = await jobs.run(job, { signal, stage: 'holdout', timeoutMs: this.jobTimeout(deadlineAt, t.evaluateMs, 300_000) });
-      const roundTripMs = performance.now() - t0;
-      stages.push(this.holdoutGate(holdout.task, holdout, evaluation, full, t0));
-      const timings = (full.holdout as { timingsMs?: Record<string, unknown> } | undefined)?.timingsMs;
-      if (timings) timings.job = roundTripMs;
+      record(g, 'holdout', outcome('Skipped', REASONS.NoHoldout, 'No holdout dataset in spec.validation.holdout; quality was not measured.'), t0);
+      return {};
     }
-
-    // ---- gate 3: benchmark
-    t0 = performance.now();
-    const bench = spec.benchmark ?? {};
-    if (bench.enabled === false) {
-      stages.push(stage('benchmark', 'Skipped', REASONS.GateDisabled, 'spec.validation.benchmark.enabled is false.', t0));
-    } else {
-      const useData = datasetRef !== undefined && evaluation !== undefined && evaluation.count > 0;
-      const result = await jobs.run(
-        {
-          type: 'benchmark',
-          model: candidate.path,
-          batchSizes: bench.batchSizes ?? [1, 8],
-          warmupRuns: bench.warmupRuns ?? 3,
-          runs: bench.runs ?? 20,
-          ...(useData ? { dataset: datasetRef! } : {}),
-          ...(bench.inputs ? { inputs: bench.inputs } : {}),
-          ...(bench.symbolicDimSize !== undefined ? { symbolicDim: bench.symbolicDimSize } : {}),
-        },
-        { signal, stage: 'benchmark', timeoutMs: this.jobTimeout(deadlineAt, t.benchmarkMs, 120_000) },
-      );
-      stages.push(this.benchmarkGate(bench, result, full, t0));
-    }
-
-    // ---- gate 4: regression
-    t0 = performance.now();
-    const reg = this.regressionGate(request, holdout?.task, evaluation, full, t0);
-    stages.push(reg.stage);
-    return this.report(stages, full, reg.severity);
+    const datasetRef = datasetJobRef(holdout, datasetFile);
+    const regressionOn = g.request.baseline !== undefined && inputs.baselineFile !== undefined && sigs.baseline !== undefined;
+    const evaluation = await g.jobs.run(this.evaluateJob(g, holdout, datasetRef, regressionOn ? inputs.baselineFile : undefined), { signal: g.signal, stage: 'holdout', timeoutMs: this.jobTimeout(g.deadlineAt, this.options.timeouts?.evaluateMs, 300_000) });
+    const roundTripMs = performance.now() - t0;
+    this.judgeHoldoutRun(g, holdout, evaluation, t0);
+    const timings = (g.full.holdout as { timingsMs?: Record<string, unknown> } | undefined)?.timingsMs;
+    if (timings) timings.job = roundTripMs;
+    return { evaluation, datasetRef };
   }
 
-  private holdoutGate(task: HoldoutTask, holdout: NonNullable<ValidationRequest['spec']['holdout']>, ev: EvaluateResult, full: Record<string, unknown>, t0: number): StageResult {
-    const minSuccess = holdout.minSuccessRate ?? 0.95;
-    const maxP95 = holdout.maxLatencyP95Ms ?? 100;
-    if (ev.count === 0) {
-      full.holdout = { samples: 0 };
-      return stage('holdout', 'Failed', REASONS.EmptyDataset, 'The holdout dataset holds zero samples; a model is never validated on nothing: publish a dataset with samples.', t0, { summary: { samples: 0 } });
-    }
-    const c = ev.candidate;
-    const okIdx: number[] = [];
-    for (let i = 0; i < ev.count; i++) if (c.ok[i] === 1) okIdx.push(i);
-    const successRate = okIdx.length / ev.count;
-    let metrics: Record<string, number>;
-    const tm = performance.now();
-    try {
-      metrics = metricEvaluator(task, selectPredictions(c, okIdx), selectLabels(ev, okIdx))();
-    } catch (err) {
-      throw new StageError(
-        REASONS.DatasetInvalid,
-        `The holdout labels or the model output '${c.outputName}' do not fit task ${task}: ${(err as Error).message}; fix holdout.task, holdout.outputName or the labels.`,
-        true,
-        'holdout',
-      );
-    }
-    const latency = latencySummary(c.latencyMs);
-    const metricsMs = performance.now() - tm;
-    const thresholds = checkThresholds(metrics, holdout.thresholds ?? []);
-    full.holdout = { task, samples: ev.count, batchSize: ev.batchSize, successRate, errors: c.errors, firstError: c.firstError, metrics, latencyMs: latency, thresholds, outputName: c.outputName, sessionReused: c.sessionReused === true, ...(ev.timingsMs ? { timingsMs: { worker: ev.timingsMs, metrics: metricsMs } } : {}), ...(ev.runtimeLog ? { runtimeLog: ev.runtimeLog } : {}) };
-    const summary: Record<string, number | string | boolean> = { samples: ev.count, successRate: summaryNumber(successRate), latencyP95Ms: summaryNumber(latency.p95) };
-    for (const [k, v] of Object.entries(metrics)) summary[k] = summaryNumber(v);
-    const metricText = Object.entries(metrics).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
-
-    if (!(successRate >= minSuccess)) {
-      return stage('holdout', 'Failed', REASONS.LowSuccessRate, `Only ${fmt(successRate * 100)}% of ${ev.count} holdout samples gave finite outputs without error (minimum ${fmt(minSuccess * 100)}%)${c.firstError ? `; first error: ${c.firstError}` : ''}.`, t0, { summary });
-    }
-    if (!(latency.p95 <= maxP95)) {
-      return stage('holdout', 'Failed', REASONS.LatencyTooHigh, `Holdout latency p95 ${fmt(latency.p95)} ms is above the maximum ${fmt(maxP95)} ms (p50 ${fmt(latency.p50)} ms, batches of ${ev.batchSize}).`, t0, { summary });
-    }
-    const failed = thresholds.filter((r) => !r.passed);
-    if (failed.length > 0) {
-      return stage('holdout', 'Failed', REASONS.HoldoutBelowThreshold, `Holdout thresholds failed: ${failed.map((f) => f.message).join('; ')}.`, t0, { summary });
-    }
-    const values = Object.values(metrics);
-    if (values.length === 0 || values.every((v) => Number.isNaN(v))) {
-      return stage('holdout', 'Failed', REASONS.MetricNotFinite, `No holdout metric could be computed (all NaN) for task ${task}; check the labels and the model output.`, t0, { summary });
-    }
-    return stage('holdout', 'Passed', REASONS.Passed, `${ev.count} samples, success ${fmt(successRate * 100)}%, p95 ${fmt(latency.p95)} ms; ${metricText}.`, t0, { summary });
-  }
-
-  private benchmarkGate(bench: NonNullable<ValidationRequest['spec']['benchmark']>, r: BenchmarkResult, full: Record<string, unknown>, t0: number): StageResult {
-    full.benchmark = r;
-    const worstP95 = Math.max(...r.batches.map((b) => b.p95));
-    const bestThroughput = Math.max(...r.batches.map((b) => b.throughput));
-    const summary: Record<string, number | string | boolean> = {
-      batchSizes: r.batches.map((b) => b.batchSize).join(','),
-      p95Ms: summaryNumber(worstP95),
-      throughput: summaryNumber(bestThroughput),
-      peakRssMiB: summaryNumber(r.peakRssMiB),
-      sessionMs: summaryNumber(r.sessionMs),
-      input: r.input,
-    };
-    if (r.input !== 'holdout' && r.batches.length > 0 && r.batches.every((b) => b.runs === 0)) {
-      // Not a slow model: the inputs made up for it do not fit it (a too-short sequence, a bad scalar).
-      const what = r.input === 'spec' ? 'the inputs in spec.validation.benchmark.inputs' : `made-up inputs (zeros; symbolic dimensions ${String(bench.symbolicDimSize ?? 256)})`;
-      return stage('benchmark', 'Failed', REASONS.BenchmarkInputsRejected, `The model failed on ${what}: ${r.batches[0]!.firstError ?? 'unknown error'}. Supply spec.validation.benchmark.inputs (name, shape, values) that the model accepts, or a holdout dataset.`, t0, { summary });
-    }
-    const problems: string[] = [];
-    for (const b of r.batches) {
-      if (b.errors > 0) problems.push(`batch size ${b.batchSize}: ${b.errors} run(s) failed (${b.firstError ?? 'unknown error'})`);
-      if (b.runs === 0) problems.push(`batch size ${b.batchSize}: no timed run succeeded`);
-      if (bench.maxLatencyP95Ms !== undefined && !(b.p95 <= bench.maxLatencyP95Ms)) problems.push(`batch size ${b.batchSize}: p95 ${fmt(b.p95)} ms above the maximum ${fmt(bench.maxLatencyP95Ms)} ms`);
-    }
-    if (bench.minThroughput !== undefined && !(bestThroughput >= bench.minThroughput)) problems.push(`best throughput ${fmt(bestThroughput)} samples/s below the minimum ${fmt(bench.minThroughput)}`);
-    if (bench.maxMemoryMiB !== undefined && !(r.peakRssMiB <= bench.maxMemoryMiB)) problems.push(`peak memory ${fmt(r.peakRssMiB)} MiB above the maximum ${fmt(bench.maxMemoryMiB)} MiB`);
-    const text = r.batches.map((b) => `batch ${b.batchSize}: p50 ${fmt(b.p50)} ms, p95 ${fmt(b.p95)} ms, ${fmt(b.throughput)} samples/s`).join('; ');
-    if (problems.length > 0) return stage('benchmark', 'Failed', REASONS.BenchmarkBelowThreshold, `Benchmark failed: ${problems.join('; ')}.`, t0, { summary });
-    return stage('benchmark', 'Passed', REASONS.Passed, `${text}; peak ${fmt(r.peakRssMiB)} MiB (${r.input} input).`, t0, { summary });
-  }
-
-  private regressionGate(request: ValidationRequest, task: HoldoutTask | undefined, ev: EvaluateResult | undefined, full: Record<string, unknown>, t0: number): { stage: StageResult; severity?: Severity } {
-    const spec = request.spec.regression ?? {};
-    const bands = spec.bands ?? DEFAULT_BANDS;
-    const blockAt = spec.blockAt ?? 'SEVERE';
-    const confidence = spec.confidence ?? DEFAULT_CONFIDENCE;
-    const policy = spec.insufficientEvidence ?? 'Block';
-    if (!request.baseline) {
-      return { stage: stage('regression', 'Skipped', REASONS.NoBaseline, 'No baseline checkpoint serves the target; nothing to compare against.', t0) };
-    }
-    const problems: string[] = [];
-    const holdout: RegressionMetric[] = [];
-    if (ev && ev.count > 0 && task !== undefined) {
-      const cmp = ev.comparison;
-      if (!ev.baseline) problems.push('the baseline did not run on the holdout');
-      else if (!cmp || cmp.samples === 0) problems.push(`no holdout sample ran cleanly on both models${ev.baseline.firstError ? ` (baseline error: ${ev.baseline.firstError})` : ''}`);
-      else if (cmp.error) problems.push(`the metrics could not be compared: ${cmp.error}`);
-      else {
-        holdout.push(...cmp.metrics.map((m) => ({ ...m, source: 'holdout' as const })));
-        full.regressionSamples = cmp.samples;
-        full.bootstrapMs = Math.round(cmp.ms);
-      }
-    }
-    const training: RegressionMetric[] = [];
-    const candTrain = request.training?.metrics ?? {};
-    const baseTrain = request.baseline.training?.metrics ?? {};
-    for (const [metric, candidate] of Object.entries(candTrain)) {
-      const baseline = baseTrain[metric];
-      if (baseline === undefined || isDisplayOnlyMetric(metric)) continue;
-      const direction = metricDirection(metric);
-      const floor = denominatorFloor(metric);
-      const degradation = degradationOf(candidate, baseline, direction, floor);
-      training.push({ metric, source: 'training', direction, candidate, baseline, floor, degradation, lower: degradation, upper: degradation, confidence, samples: 0, resamples: 0 });
-    }
-    const judged = judgeRegression({ task, holdout, training, criticalMetrics: spec.criticalMetrics, bands, blockAt, policy, problems, measured: ev !== undefined && ev.count > 0 });
-    full.regression = { bands, blockAt, confidence, insufficientEvidence: policy, resamples: spec.bootstrapResamples ?? DEFAULT_RESAMPLES, ...judged };
-    if (judged.comparisons.length === 0 && problems.length === 0) {
-      return { stage: stage('regression', 'Skipped', REASONS.NoHoldout, 'No holdout dataset and no training metrics shared with the baseline; nothing to compare.', t0) };
-    }
-    const summary: Record<string, number | string | boolean> = { severity: judged.severity, decision: judged.decision, blockAt, confidence, metrics: judged.comparisons.length, critical: judged.critical.join(',') };
-    const w = judged.deciding;
-    if (w) {
-      summary.metric = w.metric;
-      summary.candidate = summaryNumber(w.candidate);
-      summary.baseline = summaryNumber(w.baseline);
-      summary.degradation = summaryNumber(w.degradation);
-      if (w.source === 'holdout') {
-        summary.lowerBound = summaryNumber(w.lower);
-        summary.upperBound = summaryNumber(w.upper);
-      }
-      if (w.samplesNeeded !== undefined) summary.samplesNeeded = w.samplesNeeded;
-    }
-    const vs = `vs baseline ${request.baseline.version}`;
-    const text = `${judged.message} ${vs} (blocks at ${blockAt}, ${Math.round(confidence * 100)}% one-sided)`;
-    if (judged.decision === 'Regression') {
-      return { stage: stage('regression', 'Failed', REASONS.Regression, `Regression ${judged.severity} ${text}.`, t0, { summary, severity: judged.severity }), severity: judged.severity };
-    }
-    if (judged.decision === 'InsufficientEvidence') {
-      const verdict = policy === 'Block' ? 'Failed' : 'Passed';
-      const tail = policy === 'Block' ? ' Publish a larger holdout, or set spec.validation.regression.insufficientEvidence to Warn to accept the risk.' : ' Passed because spec.validation.regression.insufficientEvidence is Warn.';
-      return { stage: stage('regression', verdict, REASONS.InsufficientEvidence, `Insufficient evidence ${text}.${tail}`, t0, { summary, severity: judged.severity }), severity: judged.severity };
-    }
-    return { stage: stage('regression', 'Passed', REASONS.NoRegression, `No regression beyond the allowed bands ${text}.`, t0, { summary, severity: judged.severity }), severity: judged.severity };
-  }
-
-  private report(stages: StageResult[], full: Record<string, unknown>, severity: Severity | undefined): ValidationReport {
-    full.stages = stages;
-    const failed = stages.find((s) => !passedVerdict(s));
-    if (failed) {
-      return { passed: false, reason: failed.reason, message: clip(`${failed.stage}: ${failed.message}`), ...(severity ? { severity } : {}), stages, full };
-    }
-    const ran = stages.filter((s) => s.verdict === 'Passed').map((s) => s.stage);
+  /** The evaluate job: the candidate, and with a baseline the paired run and the bootstrap of every metric. */
+  private evaluateJob(g: GateRun, holdout: HoldoutGateSpec, datasetRef: DatasetJobRef, baselineFile: FetchedArtifact | undefined) {
+    const regression = g.request.spec.regression;
     return {
-      passed: true,
-      reason: REASONS.Validated,
-      message: clip(`Validated: ${ran.join(', ')} passed; ${stages.filter((s) => s.verdict === 'Skipped').map((s) => `${s.stage} skipped (${s.reason})`).join(', ') || 'nothing skipped'}.`),
-      ...(severity ? { severity } : {}),
-      stages,
-      full,
+      type: 'evaluate' as const,
+      candidate: g.candidate.path,
+      dataset: datasetRef,
+      ...(baselineFile ? { baseline: baselineFile.path } : {}),
+      ...(holdout.outputName ? { outputName: holdout.outputName } : {}),
+      task: holdout.task,
+      ...(baselineFile
+        ? { compare: { task: holdout.task, metrics: criticalMetricsFor(holdout.task, regression?.criticalMetrics), resamples: regression?.bootstrapResamples ?? DEFAULT_RESAMPLES, confidence: regression?.confidence ?? DEFAULT_CONFIDENCE, seed: this.options.bootstrapSeed ?? 1 } }
+        : {}),
+      batchSize: this.options.evalBatchSize ?? 16,
     };
+  }
+
+  /** Score the evaluation (timed, for the report) and record gate 2's verdict. */
+  private judgeHoldoutRun(g: GateRun, holdout: HoldoutGateSpec, ev: EvaluateResult, t0: number): void {
+    if (ev.count === 0) {
+      g.full.holdout = { samples: 0 };
+      record(g, 'holdout', EMPTY_HOLDOUT, t0);
+      return;
+    }
+    const tm = performance.now();
+    const score = scoreHoldout(holdout.task, ev);
+    const metricsMs = performance.now() - tm;
+    const judged = judgeHoldout(holdout, ev, score, metricsMs);
+    g.full.holdout = judged.record;
+    record(g, 'holdout', judged.outcome, t0);
+  }
+
+  /** Gate 3: timed runs in the worker, on holdout samples when there are some. */
+  private async benchmarkGate(g: GateRun, holdout: HoldoutRun): Promise<void> {
+    const t0 = performance.now();
+    const bench = g.request.spec.benchmark ?? {};
+    if (bench.enabled === false) {
+      record(g, 'benchmark', outcome('Skipped', REASONS.GateDisabled, 'spec.validation.benchmark.enabled is false.'), t0);
+      return;
+    }
+    const useData = holdout.datasetRef !== undefined && holdout.evaluation !== undefined && holdout.evaluation.count > 0;
+    const result = await g.jobs.run(
+      {
+        type: 'benchmark',
+        model: g.candidate.path,
+        batchSizes: bench.batchSizes ?? [1, 8],
+        warmupRuns: bench.warmupRuns ?? 3,
+        runs: bench.runs ?? 20,
+        ...(useData ? { dataset: holdout.datasetRef! } : {}),
+        ...(bench.inputs ? { inputs: bench.inputs } : {}),
+        ...(bench.symbolicDimSize !== undefined ? { symbolicDim: bench.symbolicDimSize } : {}),
+      },
+      { signal: g.signal, stage: 'benchmark', timeoutMs: this.jobTimeout(g.deadlineAt, this.options.timeouts?.benchmarkMs, 120_000) },
+    );
+    g.full.benchmark = result;
+    record(g, 'benchmark', benchmarkOutcome(bench, result), t0);
   }
 }

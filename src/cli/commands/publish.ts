@@ -4,10 +4,10 @@ import { API_VERSION, KIND, type ModelCheckpoint, type ModelCheckpointSpec, type
 import { paths } from '../../kube/client.js';
 import { GLOBAL_HELP, integerFlag, noMorePositionals, parseCommand, required } from '../args.js';
 import { UsageError } from '../errors.js';
-import { bytesText, digestFile, existingFile, fileUri, isUri, readCheckpointManifest } from '../files.js';
+import { bytesText, digestFile, existingFile, fileUri, isUri, readCheckpointManifest, type CheckpointManifest } from '../files.js';
 import { kubeContext } from '../kube.js';
-import { outputFormat, printData, write } from '../output.js';
-import { progress } from '../progress.js';
+import { outputFormat, printData, write, type OutputFormat } from '../output.js';
+import { progress, type Progress } from '../progress.js';
 
 export const summary = 'hash a model file and print (or apply) its ModelCheckpoint';
 
@@ -93,6 +93,98 @@ function parseMetrics(list: string[] | undefined): Record<string, number> | unde
   return out;
 }
 
+type Values = ReturnType<typeof parseCommand<typeof OPTIONS>>['values'];
+type Digest = Awaited<ReturnType<typeof digestFile>>;
+
+/** What names the checkpoint and its target, each checked against the API's rules (flags win over the template). */
+interface Identity {
+  model: string;
+  version: string;
+  deployment: string;
+  container: string;
+  modelEnv?: string;
+  name: string;
+}
+
+function checkIdentity(values: Values, tspec: Partial<ModelCheckpointSpec>): Identity {
+  const model = check(values.model ?? required(tspec.model, '--model', 'publish'), MODEL_RE, 128, '--model', 'letters, digits, ".", "_" and "-", starting and ending with a letter or digit, at most 128 characters');
+  const version = check(required(values.version, '--version', 'publish'), VERSION_RE, 64, '--version', 'letters, digits, ".", "_", "+" and "-", starting and ending with a letter or digit, at most 64 characters');
+  const deployment = check(values.deployment ?? required(tspec.target?.deployment, '--deployment', 'publish'), NAME_RE, 253, '--deployment', 'a Kubernetes object name (lowercase letters, digits, "-" and ".")');
+  const container = check(values.container ?? required(tspec.target?.container, '--container', 'publish'), CONTAINER_RE, 63, '--container', 'a container name (lowercase letters, digits and "-", at most 63 characters)');
+  const modelEnv = values['model-env'] ?? tspec.target?.modelEnv;
+  if (modelEnv !== undefined) {
+    check(modelEnv, ENV_RE, 128, '--model-env', 'an environment variable name');
+    if (modelEnv === 'MODEL_DIGEST' || modelEnv === 'MODEL_VERSION') throw new UsageError(`--model-env ${modelEnv} is written by the operator itself: pick another variable, e.g. MODEL_URI.`);
+  }
+  const name = check(values.name ?? defaultName(model, version), NAME_RE, 253, '--name', 'a Kubernetes object name (lowercase letters, digits, "-" and ".")');
+  return { model, version, deployment, container, ...(modelEnv !== undefined ? { modelEnv } : {}), name };
+}
+
+/** spec.training: the template's, with --step, --episode, --run-id and --metric on it. */
+function trainingOf(values: Values, tspec: Partial<ModelCheckpointSpec>, metrics: Record<string, number> | undefined, step: number | undefined, episode: number | undefined): NonNullable<ModelCheckpointSpec['training']> {
+  const training = { ...(tspec.training ?? {}) };
+  if (step !== undefined) training.step = step;
+  if (episode !== undefined) training.episode = episode;
+  if (values['run-id'] !== undefined) training.runId = values['run-id'];
+  if (metrics) training.metrics = { ...(training.metrics ?? {}), ...metrics };
+  return training;
+}
+
+/** The file's digest and size, with progress; an unreadable or empty file is the user's to fix. */
+async function hashModel(file: { path: string; size: number }, p: Progress): Promise<Digest> {
+  p.start(`hashing ${path.basename(file.path)} (${bytesText(file.size)})`);
+  let digest: Digest;
+  try {
+    digest = await digestFile(file.path, (n) => p.update(`hashing ${path.basename(file.path)} (${bytesText(n)} of ${bytesText(file.size)})`));
+  } catch (err) {
+    p.fail();
+    throw new UsageError(`the model file ${file.path} could not be read (${(err as Error).message}): check its permissions.`);
+  }
+  p.done(digest.digest);
+  if (digest.sizeBytes === 0) throw new UsageError(`the model file ${file.path} is empty: publish the real model file.`);
+  return digest;
+}
+
+/** The ModelCheckpoint: the template's spec and metadata with the identity, artifact and training on them. */
+function checkpointManifest(template: CheckpointManifest | undefined, namespace: string | undefined, id: Identity, artifact: ModelCheckpointSpec['artifact'], training: NonNullable<ModelCheckpointSpec['training']>): ModelCheckpoint {
+  const tspec: Partial<ModelCheckpointSpec> = template?.spec ?? {};
+  const { training: _t, target: _g, artifact: _a, model: _m, version: _v, ...rest } = tspec;
+  const spec: ModelCheckpointSpec = {
+    model: id.model,
+    version: id.version,
+    artifact,
+    ...(Object.keys(training).length > 0 ? { training } : {}),
+    target: { deployment: id.deployment, container: id.container, ...(id.modelEnv !== undefined ? { modelEnv: id.modelEnv } : {}) },
+    ...rest,
+  };
+  const meta: ObjectMeta = { name: id.name };
+  if (namespace) meta.namespace = namespace;
+  if (template?.metadata?.labels) meta.labels = template.metadata.labels;
+  if (template?.metadata?.annotations) meta.annotations = template.metadata.annotations;
+  return { apiVersion: API_VERSION, kind: KIND, metadata: meta, spec };
+}
+
+/** Server-side apply (field manager modelgate-cli), then what was applied. */
+async function applyManifest(values: Values, namespace: string | undefined, manifest: ModelCheckpoint, format: OutputFormat, digest: string, p: Progress): Promise<void> {
+  const name = manifest.metadata.name!;
+  const ctx = kubeContext({ kubeconfig: values.kubeconfig, namespace });
+  manifest.metadata.namespace = ctx.namespace;
+  p.start(`applying ModelCheckpoint ${name} in namespace ${ctx.namespace}`);
+  let applied: ModelCheckpoint;
+  try {
+    applied = await ctx.client.patch<ModelCheckpoint>(paths.checkpoint(ctx.namespace, name), manifest, 'apply', values['force-conflicts'] === true);
+  } catch (err) {
+    p.fail();
+    throw ctx.fail(err, `applying ModelCheckpoint ${name} in namespace ${ctx.namespace}`);
+  }
+  p.done();
+  if (format === 'text') {
+    write(`modelcheckpoint.${'modelgate.io'}/${name} applied in namespace ${ctx.namespace} (generation ${applied.metadata.generation ?? '?'}, ${digest}); follow it with: modelgate status ${name} -n ${ctx.namespace}`);
+  } else {
+    printData(format, applied);
+  }
+}
+
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseCommand('publish', args, OPTIONS);
   if (values.help) {
@@ -106,16 +198,7 @@ export async function run(args: string[]): Promise<number> {
 
   const template = values.template ? await readCheckpointManifest(values.template, '--template') : undefined;
   const tspec: Partial<ModelCheckpointSpec> = template?.spec ?? {};
-  const model = check(values.model ?? required(tspec.model, '--model', 'publish'), MODEL_RE, 128, '--model', 'letters, digits, ".", "_" and "-", starting and ending with a letter or digit, at most 128 characters');
-  const version = check(required(values.version, '--version', 'publish'), VERSION_RE, 64, '--version', 'letters, digits, ".", "_", "+" and "-", starting and ending with a letter or digit, at most 64 characters');
-  const deployment = check(values.deployment ?? required(tspec.target?.deployment, '--deployment', 'publish'), NAME_RE, 253, '--deployment', 'a Kubernetes object name (lowercase letters, digits, "-" and ".")');
-  const container = check(values.container ?? required(tspec.target?.container, '--container', 'publish'), CONTAINER_RE, 63, '--container', 'a container name (lowercase letters, digits and "-", at most 63 characters)');
-  const modelEnv = values['model-env'] ?? tspec.target?.modelEnv;
-  if (modelEnv !== undefined) {
-    check(modelEnv, ENV_RE, 128, '--model-env', 'an environment variable name');
-    if (modelEnv === 'MODEL_DIGEST' || modelEnv === 'MODEL_VERSION') throw new UsageError(`--model-env ${modelEnv} is written by the operator itself: pick another variable, e.g. MODEL_URI.`);
-  }
-  const name = check(values.name ?? defaultName(model, version), NAME_RE, 253, '--name', 'a Kubernetes object name (lowercase letters, digits, "-" and ".")');
+  const id = checkIdentity(values, tspec);
   const metrics = parseMetrics(values.metric);
   const step = integerFlag(values.step, '--step');
   const episode = integerFlag(values.episode, '--episode');
@@ -127,65 +210,16 @@ export async function run(args: string[]): Promise<number> {
 
   const local = await existingFile(file, 'model file');
   const p = progress({ quiet: values.quiet === true });
-  p.start(`hashing ${path.basename(local.path)} (${bytesText(local.size)})`);
-  let digest: Awaited<ReturnType<typeof digestFile>>;
-  try {
-    digest = await digestFile(local.path, (n) => p.update(`hashing ${path.basename(local.path)} (${bytesText(n)} of ${bytesText(local.size)})`));
-  } catch (err) {
-    p.fail();
-    throw new UsageError(`the model file ${local.path} could not be read (${(err as Error).message}): check its permissions.`);
-  }
-  p.done(digest.digest);
-  if (digest.sizeBytes === 0) throw new UsageError(`the model file ${local.path} is empty: publish the real model file.`);
-
-  const training = { ...(tspec.training ?? {}) };
-  if (step !== undefined) training.step = step;
-  if (episode !== undefined) training.episode = episode;
-  if (values['run-id'] !== undefined) training.runId = values['run-id'];
-  if (metrics) training.metrics = { ...(training.metrics ?? {}), ...metrics };
-
-  const { training: _t, target: _g, artifact: _a, model: _m, version: _v, ...rest } = tspec;
-  const spec: ModelCheckpointSpec = {
-    model,
-    version,
-    artifact: {
-      uri: values.uri ?? fileUri(local.path),
-      digest: digest.digest,
-      sizeBytes: digest.sizeBytes,
-      ...(values['allow-external-data'] || tspec.artifact?.allowExternalData ? { allowExternalData: true } : {}),
-    },
-    ...(Object.keys(training).length > 0 ? { training } : {}),
-    target: { deployment, container, ...(modelEnv !== undefined ? { modelEnv } : {}) },
-    ...rest,
+  const digest = await hashModel(local, p);
+  const artifact = {
+    uri: values.uri ?? fileUri(local.path),
+    digest: digest.digest,
+    sizeBytes: digest.sizeBytes,
+    ...(values['allow-external-data'] || tspec.artifact?.allowExternalData ? { allowExternalData: true } : {}),
   };
-
-  const meta: ObjectMeta = { name };
   const namespace = values.namespace ?? template?.metadata?.namespace;
-  if (namespace) meta.namespace = namespace;
-  if (template?.metadata?.labels) meta.labels = template.metadata.labels;
-  if (template?.metadata?.annotations) meta.annotations = template.metadata.annotations;
-  const manifest: ModelCheckpoint = { apiVersion: API_VERSION, kind: KIND, metadata: meta, spec };
-
-  if (!values.apply) {
-    printData(format === 'json' ? 'json' : 'yaml', manifest);
-    return 0;
-  }
-
-  const ctx = kubeContext({ kubeconfig: values.kubeconfig, namespace });
-  manifest.metadata.namespace = ctx.namespace;
-  p.start(`applying ModelCheckpoint ${name} in namespace ${ctx.namespace}`);
-  let applied: ModelCheckpoint;
-  try {
-    applied = await ctx.client.patch<ModelCheckpoint>(paths.checkpoint(ctx.namespace, name), manifest, 'apply', values['force-conflicts'] === true);
-  } catch (err) {
-    p.fail();
-    throw ctx.fail(err, `applying ModelCheckpoint ${name} in namespace ${ctx.namespace}`);
-  }
-  p.done();
-  if (format === 'text') {
-    write(`modelcheckpoint.${'modelgate.io'}/${name} applied in namespace ${ctx.namespace} (generation ${applied.metadata.generation ?? '?'}, ${digest.digest}); follow it with: modelgate status ${name} -n ${ctx.namespace}`);
-  } else {
-    printData(format, applied);
-  }
+  const manifest = checkpointManifest(template, namespace, id, artifact, trainingOf(values, tspec, metrics, step, episode));
+  if (!values.apply) printData(format === 'json' ? 'json' : 'yaml', manifest);
+  else await applyManifest(values, namespace, manifest, format, digest.digest, p);
   return 0;
 }

@@ -67,9 +67,13 @@ async function list(ctx: ReturnType<typeof kubeContext>, format: 'text' | 'json'
 
 export function renderStatus(cp: ModelCheckpoint, measurementLimit = 10): string {
   const s: ModelCheckpointStatus = cp.status ?? {};
-  const out: string[] = [];
+  return [...headerSection(cp, s), ...gateSections(s), ...deploymentSections(s), ...analysisSection(s, measurementLimit)].join('\n');
+}
+
+/** Who the checkpoint is, what it serves, where it stands. */
+function headerSection(cp: ModelCheckpoint, s: ModelCheckpointStatus): string[] {
   const gen = cp.metadata.generation;
-  out.push(fields([
+  return [fields([
     ['Name', `${cp.metadata.name} (namespace ${cp.metadata.namespace})`],
     ['Model', `${cp.spec.model} ${cp.spec.version}`],
     ['Artifact', `${cp.spec.artifact.uri} ${cp.spec.artifact.digest}`],
@@ -80,13 +84,16 @@ export function renderStatus(cp: ModelCheckpoint, measurementLimit = 10): string
     ['Validated against', s.validatedAgainst?.checkpoint ? `${s.validatedAgainst.checkpoint} ${shortDigest(s.validatedAgainst.digest) ?? ''}`.trim() : undefined],
     ['Report', s.reportConfigMap ? `ConfigMap ${s.reportConfigMap}` : undefined],
     ['Rollback requested', cp.metadata.annotations?.['modelgate.io/rollback']],
-  ]));
+  ])];
+}
 
+/** The conditions, then each gate's numbers and the messages of those that failed. */
+function gateSections(s: ModelCheckpointStatus): string[] {
+  const out: string[] = [];
   if (s.conditions?.length) {
     out.push('', 'Conditions:');
     out.push(table(['type', 'status', 'reason', 'age', 'message'], s.conditions.map((c) => [c.type, c.status, c.reason, age(c.lastTransitionTime), c.message])));
   }
-
   if (s.stages?.length) {
     out.push('', 'Gates:');
     out.push(table(['gate', 'verdict', 'reason', 'severity', 'time', 'numbers'], s.stages.map((g) => [
@@ -95,7 +102,12 @@ export function renderStatus(cp: ModelCheckpoint, measurementLimit = 10): string
     const failed = s.stages.filter((g) => g.verdict === 'Failed' || g.verdict === 'Error');
     for (const g of failed) out.push(`  ${g.stage}: ${g.message}`);
   }
+  return out;
+}
 
+/** The deployment record with its rollback point, the rollout's pods and their problems, a rolled-back generation. */
+function deploymentSections(s: ModelCheckpointStatus): string[] {
+  const out: string[] = [];
   const d = s.deployment;
   if (d) {
     out.push('', 'Deployment:');
@@ -116,29 +128,32 @@ export function renderStatus(cp: ModelCheckpoint, measurementLimit = 10): string
     for (const p of r.problems) out.push(`  ${p.pod}${p.container ? `/${p.container}` : ''}: ${p.reason}${p.exitCode !== undefined ? ` (exit ${p.exitCode})` : ''}${p.restarts ? `, ${p.restarts} restart(s)` : ''}${p.message && p.message !== p.reason ? `: ${p.message}` : ''}`);
   }
   if (s.rolledBackGeneration !== undefined) out.push(`Rolled back generation: ${s.rolledBackGeneration} (not deployed again until the spec changes)`);
+  return out;
+}
 
+/** The analysis: its templates, decision and counts, and the newest measurements (at most measurementLimit). */
+function analysisSection(s: ModelCheckpointStatus, measurementLimit: number): string[] {
   const a = s.analysis;
-  if (a) {
-    out.push('', 'Analysis:');
-    out.push(fields([
-      ['  Templates', a.resolved && a.resolved.templates.length > 0
-        ? a.resolved.templates.map((t) => `${t.kind === 'ClusterModelAnalysisTemplate' ? 'cluster/' : ''}${t.name}${t.resourceVersion ? `@${t.resourceVersion}` : ''}${t.args?.length ? ` (${t.args.map((x) => `${x.name}=${x.value}`).join(', ')})` : ''}`).join('; ')
-        : undefined],
-      ['  Started', a.startedAt],
-      ['  Last measured', a.lastMeasuredAt],
-      ['  Decision', a.decision],
-      ['  Baseline', a.baseline ? pairs(a.baseline) : undefined],
-    ]));
-    if (a.counts && Object.keys(a.counts).length > 0) {
-      out.push(table(['metric', 'successful', 'failed', 'inconclusive', 'error'], Object.entries(a.counts).map(([m, c]) => [m, c.successful, c.failed, c.inconclusive, c.error])));
-    }
-    const ms = (a.measurements ?? []).slice(-measurementLimit).reverse();
-    if (ms.length > 0) {
-      out.push('', `Last measurements (newest first, ${ms.length} of ${a.measurements!.length}):`);
-      out.push(table(['at', 'metric', 'phase', 'value', 'baseline', 'bound', 'severity', 'message'], ms.map((m) => [
-        m.at, m.metric, m.phase, m.value !== undefined ? formatNumber(m.value) : undefined, m.baseline !== undefined ? formatNumber(m.baseline) : undefined, m.bound, m.severity, m.message,
-      ])));
-    }
+  if (!a) return [];
+  const out: string[] = ['', 'Analysis:'];
+  out.push(fields([
+    ['  Templates', a.resolved && a.resolved.templates.length > 0
+      ? a.resolved.templates.map((t) => `${t.kind === 'ClusterModelAnalysisTemplate' ? 'cluster/' : ''}${t.name}${t.resourceVersion ? `@${t.resourceVersion}` : ''}${t.args?.length ? ` (${t.args.map((x) => `${x.name}=${x.value}`).join(', ')})` : ''}`).join('; ')
+      : undefined],
+    ['  Started', a.startedAt],
+    ['  Last measured', a.lastMeasuredAt],
+    ['  Decision', a.decision],
+    ['  Baseline', a.baseline ? pairs(a.baseline) : undefined],
+  ]));
+  if (a.counts && Object.keys(a.counts).length > 0) {
+    out.push(table(['metric', 'successful', 'failed', 'inconclusive', 'error'], Object.entries(a.counts).map(([m, c]) => [m, c.successful, c.failed, c.inconclusive, c.error])));
   }
-  return out.join('\n');
+  const ms = (a.measurements ?? []).slice(-measurementLimit).reverse();
+  if (ms.length > 0) {
+    out.push('', `Last measurements (newest first, ${ms.length} of ${a.measurements!.length}):`);
+    out.push(table(['at', 'metric', 'phase', 'value', 'baseline', 'bound', 'severity', 'message'], ms.map((m) => [
+      m.at, m.metric, m.phase, m.value !== undefined ? formatNumber(m.value) : undefined, m.baseline !== undefined ? formatNumber(m.baseline) : undefined, m.bound, m.severity, m.message,
+    ])));
+  }
+  return out;
 }

@@ -116,14 +116,10 @@ async function resolveInput(value: string, what: string, digestFlag: string, fla
   return { ref: { uri, digest }, ...(local !== undefined ? { root: path.dirname(local) } : {}) };
 }
 
-export async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommand('validate', args, OPTIONS);
-  if (values.help) {
-    write(help);
-    return 0;
-  }
-  noMorePositionals(positionals, 0, 'validate');
-  const format = outputFormat(values.output, ['text', 'json'], 'text', 'validate');
+type Values = ReturnType<typeof parseCommand<typeof OPTIONS>>['values'];
+
+/** The flags that need no file: task, policy, timeout and trusted hosts checked. */
+function checkFlags(values: Values): { task?: HoldoutTask; policy?: ArchitecturePolicy; timeoutS?: number } {
   const task = values.task;
   if (task !== undefined && !(TASKS as readonly string[]).includes(task)) throw new UsageError(`--task ${task} is not one of ${TASKS.join(', ')}: pick one.`);
   const policy = values.policy;
@@ -132,45 +128,41 @@ export async function run(args: string[]): Promise<number> {
   for (const h of values['trust-host'] ?? []) {
     if (!/^(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h)) throw new UsageError(`--trust-host ${h} is not a host or host:port: pass e.g. --trust-host models.internal:8080.`);
   }
+  return { ...(task !== undefined ? { task: task as HoldoutTask } : {}), ...(policy !== undefined ? { policy: policy as ArchitecturePolicy } : {}), ...(timeoutS !== undefined ? { timeoutS } : {}) };
+}
 
-  const manifest = values.checkpoint ? await readCheckpointManifest(values.checkpoint, '--checkpoint') : undefined;
-  const mspec: Partial<ModelCheckpointSpec> = manifest?.spec ?? {};
-  const p = progress({ quiet: values.quiet === true });
-
-  // Candidate
-  const candidateValue = values.candidate ?? mspec.artifact?.uri;
-  if (!candidateValue) throw new UsageError('`modelgate validate` needs --candidate <path|uri> (or a --checkpoint manifest with spec.artifact): run `modelgate validate --help`.');
-  const candidate = await resolveInput(candidateValue, 'candidate', '--candidate-digest', values['candidate-digest'], mspec.artifact, p);
-
-  // Baseline
-  const baseline = values.baseline ? await resolveInput(values.baseline, 'baseline', '--baseline-digest', values['baseline-digest'], undefined, p) : undefined;
-  if (!values.baseline && values['baseline-digest']) throw new UsageError('--baseline-digest needs --baseline: add the baseline model or drop the digest.');
-
-  // Validation spec: the manifest's, with flags layered on.
-  const spec: ValidationSpec = structuredClone(mspec.validation ?? {});
-  const mHoldout = spec.holdout;
-  let holdout: Input | undefined;
+/** The holdout dataset: --holdout, else the manifest's (which must exist here when it is a local file). */
+async function resolveHoldout(values: Values, mHoldout: ValidationSpec['holdout'], p: Progress): Promise<Input | undefined> {
   if (values.holdout) {
-    holdout = await resolveInput(values.holdout, 'holdout dataset', '--holdout-digest', values['holdout-digest'], mHoldout?.dataset, p);
-  } else if (mHoldout?.dataset?.uri) {
+    return resolveInput(values.holdout, 'holdout dataset', '--holdout-digest', values['holdout-digest'], mHoldout?.dataset, p);
+  }
+  if (mHoldout?.dataset?.uri) {
     const local = localPathOf(mHoldout.dataset.uri);
     if (local !== undefined) await existingFile(local, 'holdout dataset file (from the --checkpoint manifest)').catch(() => {
       throw new UsageError(`the manifest's holdout dataset ${mHoldout.dataset.uri} does not exist on this machine: pass --holdout with a local copy.`);
     });
-    holdout = await resolveInput(mHoldout.dataset.uri, 'holdout dataset', '--holdout-digest', values['holdout-digest'], mHoldout.dataset, p);
-  } else if (values['holdout-digest']) {
-    throw new UsageError('--holdout-digest needs --holdout: add the dataset or drop the digest.');
+    return resolveInput(mHoldout.dataset.uri, 'holdout dataset', '--holdout-digest', values['holdout-digest'], mHoldout.dataset, p);
   }
+  if (values['holdout-digest']) throw new UsageError('--holdout-digest needs --holdout: add the dataset or drop the digest.');
+  return undefined;
+}
+
+/** spec.holdout for the resolved dataset, with --task, --label-field and --output-name on the manifest's. */
+function layerHoldout(spec: ValidationSpec, mHoldout: ValidationSpec['holdout'], holdout: Input | undefined, values: Values, task: HoldoutTask | undefined): void {
   if (holdout) {
     const dataset: DatasetRef = { uri: holdout.ref.uri, digest: holdout.ref.digest };
     if (mHoldout?.dataset?.format && mHoldout.dataset.uri === holdout.ref.uri) dataset.format = mHoldout.dataset.format;
-    spec.holdout = { ...(mHoldout ?? {}), dataset, task: (task as HoldoutTask | undefined) ?? mHoldout?.task ?? 'classification' };
+    spec.holdout = { ...(mHoldout ?? {}), dataset, task: task ?? mHoldout?.task ?? 'classification' };
     if (values['label-field']) spec.holdout.labelField = values['label-field'];
     if (values['output-name']) spec.holdout.outputName = values['output-name'];
   } else if (task !== undefined || values['label-field'] || values['output-name']) {
     throw new UsageError('--task, --label-field and --output-name describe the holdout dataset: add --holdout <path|uri>.');
   }
-  if (policy) spec.architecture = { ...(spec.architecture ?? {}), policy: policy as ArchitecturePolicy };
+}
+
+/** The gate flags (policy, benchmark, regression, timeout) layered on the spec. */
+function layerGateFlags(spec: ValidationSpec, values: Values, policy: ArchitecturePolicy | undefined, timeoutS: number | undefined): void {
+  if (policy) spec.architecture = { ...(spec.architecture ?? {}), policy };
   if (values['skip-benchmark']) spec.benchmark = { ...(spec.benchmark ?? {}), enabled: false };
   if (values['critical-metric']) spec.regression = { ...(spec.regression ?? {}), criticalMetrics: values['critical-metric'] };
   if (values.confidence !== undefined) {
@@ -184,6 +176,33 @@ export async function run(args: string[]): Promise<number> {
     spec.regression = { ...(spec.regression ?? {}), insufficientEvidence: ie };
   }
   if (timeoutS !== undefined) spec.timeoutSeconds = timeoutS;
+}
+
+/** What validate runs: the request, its name, and the inputs (whose folders become file roots). */
+interface LocalValidation {
+  request: ValidationRequest;
+  name: string;
+  inputs: Array<Input | undefined>;
+}
+
+/** The request from the flags and the --checkpoint manifest, every input resolved and its digest known. */
+async function buildRequest(values: Values, p: Progress): Promise<LocalValidation> {
+  const { task, policy, timeoutS } = checkFlags(values);
+  const manifest = values.checkpoint ? await readCheckpointManifest(values.checkpoint, '--checkpoint') : undefined;
+  const mspec: Partial<ModelCheckpointSpec> = manifest?.spec ?? {};
+
+  const candidateValue = values.candidate ?? mspec.artifact?.uri;
+  if (!candidateValue) throw new UsageError('`modelgate validate` needs --candidate <path|uri> (or a --checkpoint manifest with spec.artifact): run `modelgate validate --help`.');
+  const candidate = await resolveInput(candidateValue, 'candidate', '--candidate-digest', values['candidate-digest'], mspec.artifact, p);
+  const baseline = values.baseline ? await resolveInput(values.baseline, 'baseline', '--baseline-digest', values['baseline-digest'], undefined, p) : undefined;
+  if (!values.baseline && values['baseline-digest']) throw new UsageError('--baseline-digest needs --baseline: add the baseline model or drop the digest.');
+
+  // Validation spec: the manifest's, with flags layered on.
+  const spec: ValidationSpec = structuredClone(mspec.validation ?? {});
+  const mHoldout = spec.holdout;
+  const holdout = await resolveHoldout(values, mHoldout, p);
+  layerHoldout(spec, mHoldout, holdout, values, task);
+  layerGateFlags(spec, values, policy, timeoutS);
 
   const training: TrainingSpec | undefined = mspec.training;
   const baselineRef: BaselineRef | undefined = baseline ? { checkpoint: 'baseline', version: path.basename(values.baseline!), artifact: baseline.ref } : undefined;
@@ -196,35 +215,50 @@ export async function run(args: string[]): Promise<number> {
     ...(training ? { training } : {}),
     ...(baselineRef ? { baseline: baselineRef } : {}),
   };
+  return { request, name, inputs: [candidate, baseline, holdout] };
+}
 
-  const roots = [...new Set([candidate, baseline, holdout].flatMap((i) => (i?.root ? [i.root] : [])))];
+/** Fetch and validate with a local OnnxValidator (interruptible; its cache removed unless --cache-dir). */
+async function validateLocally(values: Values, local: LocalValidation, p: Progress): Promise<ValidationReport> {
+  const { request, name } = local;
+  const roots = [...new Set(local.inputs.flatMap((i) => (i?.root ? [i.root] : [])))];
   const cacheDir = values['cache-dir'] ? path.resolve(values['cache-dir']) : await mkdtemp(path.join(os.tmpdir(), 'modelgate-validate-'));
   const validator = new OnnxValidator({ cacheDir, fileRoots: roots, trustedHosts: values['trust-host'] ?? [], fetchRetries: 1, fetchBackoffMs: 200 });
   const controller = new AbortController();
   const onSignal = (): void => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-
-  let report: ValidationReport;
   try {
-    p.start(`fetching the candidate ${candidate.ref.uri}`);
+    p.start(`fetching the candidate ${request.candidate.uri}`);
     const fetched = await validator.fetch(request.candidate, controller.signal);
     p.done();
-    p.start(`validating ${name}: ${[baselineRef ? 'baseline' : undefined, spec.holdout ? 'holdout dataset' : undefined].filter(Boolean).join(' and ') || 'no baseline, no holdout'}`);
-    report = await validator.validate(request, fetched, controller.signal);
+    p.start(`validating ${name}: ${[request.baseline ? 'baseline' : undefined, request.spec.holdout ? 'holdout dataset' : undefined].filter(Boolean).join(' and ') || 'no baseline, no holdout'}`);
+    const report = await validator.validate(request, fetched, controller.signal);
     p.done(report.passed ? 'passed' : `blocked (${report.reason})`);
+    return report;
   } catch (err) {
     p.fail();
     if (controller.signal.aborted) throw new UsageError('validation was interrupted: nothing was decided.');
     if (!(err instanceof StageError)) throw err;
-    report = errorReport(err);
+    return errorReport(err);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await validator.close().catch(() => undefined);
     if (!values['cache-dir']) await rm(cacheDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
 
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand('validate', args, OPTIONS);
+  if (values.help) {
+    write(help);
+    return 0;
+  }
+  noMorePositionals(positionals, 0, 'validate');
+  const format = outputFormat(values.output, ['text', 'json'], 'text', 'validate');
+  const p = progress({ quiet: values.quiet === true });
+  const report = await validateLocally(values, await buildRequest(values, p), p);
   if (format === 'json') printData('json', { passed: report.passed, reason: report.reason, message: report.message, severity: report.severity, stages: report.stages, full: report.full });
   else write(renderReport(report));
   // A wrong field or file is the user's to fix, not a verdict on the model: exit 2, not "blocked".
