@@ -5,9 +5,9 @@
 // them and keeps the state in status. The metrics are the ones recorded in status when the
 // analysis started (templates resolved), not the spec's. The reconciler sees only `Analyzer`.
 import type { AnalysisMetricSpec, AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
-import {
-  ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, judge, renderQuery, updateCounts, type QueryVars,
-} from './analysis.js';
+import { ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, updateCounts } from './decide.js';
+import { judge } from './judge.js';
+import { renderQuery, type QueryVars } from './promql.js';
 import { AnalysisReasons, REASON } from '../api/reasons.js';
 import type { MetricProvider, PrometheusUrlPolicy } from './prometheus.js';
 

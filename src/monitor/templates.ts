@@ -7,7 +7,7 @@ import {
   CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND,
   type AnalysisArg, type AnalysisMetricSpec, type AnalysisSpec, type AnalysisTemplate, type AnalysisTemplateRef, type ResolvedAnalysis, type ResolvedTemplate,
 } from '../api/types.js';
-import { fillPlaceholders, QUERY_PLACEHOLDERS, templatePlaceholders } from './analysis.js';
+import { fillPlaceholders, QUERY_PLACEHOLDERS, templatePlaceholders } from './promql.js';
 
 /** The status keeps counters for at most this many metrics (the CRD's bound). */
 export const MAX_RESOLVED_METRICS = 16;
