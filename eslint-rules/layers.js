@@ -57,7 +57,11 @@ export const PURE = [
   'src/fetch/secret.ts', // what a Secret's data gives the fetcher
   'src/fetch/types.ts', // the fetcher's options and the Scheme interface (types, constants)
   'src/kube/facts.ts', // a Deployment as read: its facts, the claim, the model it runs
-  'src/monitor/analysis.ts', // the analysis judge
+  'src/monitor/analysis.ts', // the analysis judge: re-exports promql, judge, decide
+  'src/monitor/baseline.ts', // a metric's baseline queries, and the baseline an answer gives
+  'src/monitor/decide.ts', // measurements counted, and the analysis's decision from the counts
+  'src/monitor/judge.ts', // one Prometheus answer judged into a measurement
+  'src/monitor/promql.ts', // PromQL templates: placeholders filled and escaped
   'src/monitor/templates.ts', // analysis templates resolved into metrics
   'src/notify/payload.ts', // which phases notify, and the payloads
   'src/server/limits.ts', // what one request may cost (no imports)

@@ -1,14 +1,16 @@
 // The live guard for one checkpoint: measure each metric in Prometheus once per interval, judge
 // it, count it, decide. The whole path lives in this folder, as in Argo Rollouts' analysis
-// package: the provider (prometheus.ts, the only I/O, injected), the PromQL templates and the
-// judge (analysis.ts, pure), the templates (templates.ts) and this file, which only sequences
-// them and keeps the state in status. The metrics are the ones recorded in status when the
+// package: the provider (prometheus.ts, the only I/O, injected), the PromQL templates
+// (promql.ts), the baselines (baseline.ts), the judge (judge.ts) and the decision (decide.ts),
+// all pure, the templates (templates.ts) and this file, which only sequences them and keeps the
+// state in status. The metrics are the ones recorded in status when the
 // analysis started (templates resolved), not the spec's. The reconciler sees only `Analyzer`.
-import type { AnalysisMetricSpec, AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
-import {
-  ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, judge, renderQuery, updateCounts, type QueryVars,
-} from './analysis.js';
+import type { AnalysisMetricSpec, AnalysisSpec, AnalysisStatus, Measurement, ModelCheckpoint } from '../api/types.js';
+import { ANALYSIS_DEFAULTS, appendMeasurements, decide as decideAnalysis, updateCounts } from './decide.js';
+import { judge } from './judge.js';
+import { renderQuery, type QueryVars } from './promql.js';
 import { AnalysisReasons, REASON } from '../api/reasons.js';
+import { baselineFrom, baselineQueries } from './baseline.js';
 import type { MetricProvider, PrometheusUrlPolicy } from './prometheus.js';
 
 /** What the live guard answers for one look at Prometheus. */
@@ -76,21 +78,25 @@ export class PrometheusAnalyzer implements Analyzer {
     if (refused) return { analysis: prev, action: 'Hold', ...refused, requeueAfterMs: intervalMs };
     const startedAt = prev.startedAt ?? now.toISOString();
     const started = Date.parse(startedAt);
-    const delayMs = (spec.initialDelaySeconds ?? 0) * 1000;
-    const elapsed = now.getTime() - started;
-    if (elapsed < delayMs) {
-      return { analysis: { ...prev, startedAt }, action: 'Continue', reason: AnalysisReasons.InitialDelay, message: `analysis starts ${Math.ceil((delayMs - elapsed) / 1000)} s from now`, requeueAfterMs: delayMs - elapsed };
-    }
-    const last = prev.lastMeasuredAt ? Date.parse(prev.lastMeasuredAt) : undefined;
-    if (last !== undefined && now.getTime() - last < intervalMs) {
-      // Woken early (an event, our own status write): measure on the interval, never faster.
-      // A rollback or the end of the window is acted on at once.
-      const d = decideAnalysis({ ...spec, metrics }, prev.counts, prev.measurements ?? [], (now.getTime() - started) / 1000);
-      if (d.action === 'Continue' || d.action === 'Hold') {
-        return { analysis: prev, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs - (now.getTime() - last) };
-      }
-    }
-    const provider = this.o.provider(url);
+    const waiting = notYet(spec, prev, metrics, startedAt, now, intervalMs);
+    if (waiting) return waiting;
+    const { baseline, added } = await this.measureAll(cp, spec, prev, metrics, this.o.provider(url), started, now, signal);
+    signal?.throwIfAborted();
+    const counts = updateCounts(prev.counts, added);
+    const measurements = appendMeasurements(prev.measurements, added, ANALYSIS_DEFAULTS.keepMeasurements);
+    const d = decideAnalysis({ ...spec, metrics }, counts, measurements, (now.getTime() - started) / 1000);
+    const analysis: AnalysisStatus = { ...(prev.resolved ? { resolved: prev.resolved } : {}), startedAt, baseline, counts, measurements, lastMeasuredAt: now.toISOString(), decision: `${d.action}: ${d.reason}` };
+    return { analysis, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs };
+  }
+
+  /**
+   * One measurement per metric, in order, each judged (with its baseline, asked once and kept);
+   * onMeasurement hears each judged one. The baselines returned include the ones already known.
+   */
+  private async measureAll(
+    cp: ModelCheckpoint, spec: AnalysisSpec, prev: AnalysisStatus, metrics: readonly AnalysisMetricSpec[],
+    provider: MetricProvider, started: number, now: Date, signal: AbortSignal | undefined,
+  ): Promise<{ baseline: Record<string, number>; added: Measurement[] }> {
     const ns = cp.metadata.namespace as string;
     const vars: QueryVars = { model: cp.spec.model, version: cp.spec.version, namespace: ns, deployment: cp.spec.target.deployment, checkpoint: cp.metadata.name as string };
     const point = cp.status?.deployment?.rollbackPoint;
@@ -110,41 +116,56 @@ export class PrometheusAnalyzer implements Analyzer {
         continue;
       }
       if (metric.maxRelativeDegradation !== undefined && baseline[metric.name] === undefined) {
-        // The baseline: the previous checkpoint's series just before this rollout began (or an explicit query).
-        try {
-          // The previous checkpoint's series averaged over the window before the rollout began,
-          // so a few missing scrapes at that instant still give a baseline.
-          // `>= -Inf` drops NaN points (a ratio with no traffic between two scrapes), which would
-          // otherwise make the whole average NaN. A series younger than one subquery step has no
-          // window yet: then the instant value at the rollout is the baseline.
-          const windowS = Math.max(1, Math.round(spec.baselineWindowSeconds ?? 600));
-          const base = renderQuery(metric.query, baselineVars);
-          const tries: Array<[string, Date]> = metric.baselineQuery
-            ? [[renderQuery(metric.baselineQuery, baselineVars), now]]
-            : [[`avg_over_time(((${base}) >= -Inf)[${windowS}s:])`, deployedAt], [base, deployedAt]];
-          for (const [bq, at] of tries) {
-            const r = await provider.measure(bq, at, signal);
-            const values = r.kind === 'vector' ? r.samples.map((s) => s.value) : r.kind === 'scalar' ? [r.value] : [];
-            const finite = values.filter(Number.isFinite);
-            if (finite.length > 0) {
-              baseline[metric.name] = finite.reduce((a, b) => a + b, 0) / finite.length;
-              break;
-            }
-          }
-        } catch {
-          // stays undefined: the judge calls the relative bound inconclusive
-        }
+        const value = await fetchBaseline(provider, metric, baselineVars, spec.baselineWindowSeconds, deployedAt, now, signal);
+        if (value !== undefined) baseline[metric.name] = value;
       }
       const result = await provider.measure(query, now, signal);
       const m = judge(metric, result, baseline[metric.name], spec.bands, { at: now, query });
       added.push(m);
       this.o.onMeasurement?.(ns, cp.metadata.name as string, m, metric);
     }
-    signal?.throwIfAborted();
-    const counts = updateCounts(prev.counts, added);
-    const measurements = appendMeasurements(prev.measurements, added, ANALYSIS_DEFAULTS.keepMeasurements);
-    const d = decideAnalysis({ ...spec, metrics }, counts, measurements, (now.getTime() - started) / 1000);
-    const analysis: AnalysisStatus = { ...(prev.resolved ? { resolved: prev.resolved } : {}), startedAt, baseline, counts, measurements, lastMeasuredAt: now.toISOString(), decision: `${d.action}: ${d.reason}` };
-    return { analysis, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs };
+    return { baseline, added };
   }
+}
+
+/**
+ * The outcome when it is not time to measure, else undefined: during the initial delay; or when
+ * woken before the interval is up (an event, our own status write), measure on the interval,
+ * never faster, unless the decision from what is already counted is a rollback or the end of
+ * the window, acted on at once.
+ */
+function notYet(spec: AnalysisSpec, prev: AnalysisStatus, metrics: AnalysisMetricSpec[], startedAt: string, now: Date, intervalMs: number): AnalysisOutcome | undefined {
+  const started = Date.parse(startedAt);
+  const delayMs = (spec.initialDelaySeconds ?? 0) * 1000;
+  const elapsed = now.getTime() - started;
+  if (elapsed < delayMs) {
+    return { analysis: { ...prev, startedAt }, action: 'Continue', reason: AnalysisReasons.InitialDelay, message: `analysis starts ${Math.ceil((delayMs - elapsed) / 1000)} s from now`, requeueAfterMs: delayMs - elapsed };
+  }
+  const last = prev.lastMeasuredAt ? Date.parse(prev.lastMeasuredAt) : undefined;
+  if (last !== undefined && now.getTime() - last < intervalMs) {
+    const d = decideAnalysis({ ...spec, metrics }, prev.counts, prev.measurements ?? [], (now.getTime() - started) / 1000);
+    if (d.action === 'Continue' || d.action === 'Hold') {
+      return { analysis: prev, action: d.action, reason: d.reason, message: d.message, requeueAfterMs: intervalMs - (now.getTime() - last) };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A metric's baseline from the provider: each baseline query in turn (baseline.ts), the first
+ * with a finite value wins. Undefined when none gives one or asking fails: the judge then calls
+ * the relative bound inconclusive.
+ */
+async function fetchBaseline(
+  provider: MetricProvider, metric: AnalysisMetricSpec, vars: QueryVars, windowSeconds: number | undefined, deployedAt: Date, now: Date, signal: AbortSignal | undefined,
+): Promise<number | undefined> {
+  try {
+    for (const [bq, at] of baselineQueries(metric, vars, windowSeconds, deployedAt, now)) {
+      const value = baselineFrom(await provider.measure(bq, at, signal));
+      if (value !== undefined) return value;
+    }
+  } catch {
+    // stays undefined: the judge calls the relative bound inconclusive
+  }
+  return undefined;
 }

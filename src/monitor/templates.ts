@@ -7,7 +7,7 @@ import {
   CLUSTER_TEMPLATE_KIND, TEMPLATE_KIND,
   type AnalysisArg, type AnalysisMetricSpec, type AnalysisSpec, type AnalysisTemplate, type AnalysisTemplateRef, type ResolvedAnalysis, type ResolvedTemplate,
 } from '../api/types.js';
-import { fillPlaceholders, QUERY_PLACEHOLDERS, templatePlaceholders } from './analysis.js';
+import { fillPlaceholders, QUERY_PLACEHOLDERS, templatePlaceholders } from './promql.js';
 
 /** The status keeps counters for at most this many metrics (the CRD's bound). */
 export const MAX_RESOLVED_METRICS = 16;
@@ -81,81 +81,24 @@ export function resolveAnalysis(spec: AnalysisSpec, namespace: string, fetched: 
   }
 }
 
+/** What resolve gathers over the referenced templates, in order. */
+interface Gathered {
+  /** The checkpoint's arg values (spec.analysis.args). */
+  given: Map<string, string>;
+  /** The templates seen so far (refKey), to refuse one listed twice. */
+  seen: Set<string>;
+  /** The args some template declares. */
+  declaredBy: Set<string>;
+  /** The templates' metrics by name, with the template each comes from. */
+  fromTemplates: Map<string, { metric: AnalysisMetricSpec; from: string }>;
+  templates: ResolvedTemplate[];
+}
+
 function resolve(spec: AnalysisSpec, namespace: string, fetched: readonly FetchedTemplate[], now: string): ResolvedAnalysis {
-  const given = new Map((spec.args ?? []).map((a) => [a.name, a.value]));
-  const seen = new Set<string>();
-  const declaredBy = new Set<string>();
-  const fromTemplates = new Map<string, { metric: AnalysisMetricSpec; from: string }>();
-  const templates: ResolvedTemplate[] = [];
+  const g: Gathered = { given: new Map((spec.args ?? []).map((a) => [a.name, a.value])), seen: new Set(), declaredBy: new Set(), fromTemplates: new Map(), templates: [] };
+  for (const [i, f] of fetched.entries()) addTemplate(g, i, f, namespace);
 
-  for (const [i, { ref, template }] of fetched.entries()) {
-    const t = template as AnalysisTemplate;
-    const kind = kindOf(ref);
-    const ns = kind === TEMPLATE_KIND ? namespace : undefined;
-    const where = describeTemplate(kind, ref.name, ns);
-    const key = refKey(ref, namespace);
-    if (seen.has(key)) throw new TemplateError(`spec.analysis.templates[${i}] references ${where} a second time: list each template once`);
-    seen.add(key);
-
-    // The template's defaults, then the checkpoint's values.
-    const values = new Map<string, string | undefined>();
-    for (const a of t.spec.args ?? []) {
-      declaredBy.add(a.name);
-      values.set(a.name, given.get(a.name) ?? a.value);
-    }
-    const used: AnalysisArg[] = [];
-    const metrics: AnalysisMetricSpec[] = [];
-    for (const m of t.spec.metrics ?? []) {
-      const out: AnalysisMetricSpec = { ...m };
-      for (const field of ['query', 'baselineQuery'] as const) {
-        const text = m[field];
-        if (text === undefined) continue;
-        const at = `spec.metrics[${m.name}].${field}`;
-        for (const p of templatePlaceholders(text)) {
-          if (p.startsWith(ARG)) {
-            const arg = p.slice(ARG.length);
-            if (!values.has(arg)) {
-              const declared = [...values.keys()];
-              throw new TemplateError(`${where}: ${at} uses {{${p}}}, but the template declares no arg named ${arg}${declared.length > 0 ? ` (it declares ${declared.join(', ')})` : ''}: add {name: ${arg}} to the template's spec.args, or fix the placeholder`);
-            }
-            const value = values.get(arg);
-            if (value === undefined) {
-              throw new TemplateError(`${where} needs a value for arg ${arg} (used in ${at}), and it has no default: add {name: ${arg}, value: ...} to the checkpoint's spec.analysis.args, or give the arg a value in the template`);
-            }
-            if (/\{\{|\}\}/.test(value)) {
-              throw new TemplateError(`${where}: the value of arg ${arg} contains {{ or }}, which a query value may not: remove them from spec.analysis.args[${arg}]`);
-            }
-            if (!used.some((u) => u.name === arg)) used.push({ name: arg, value });
-          } else if (!(QUERY_PLACEHOLDERS as readonly string[]).includes(p)) {
-            throw new TemplateError(`${where}: ${at} uses unknown placeholder {{${p}}} (known: ${QUERY_PLACEHOLDERS.map((n) => `{{${n}}}`).join(', ')} and {{args.<name>}} for the template's args): fix the template`);
-          }
-        }
-        try {
-          out[field] = fillPlaceholders(text, (name) => (name.startsWith(ARG) ? values.get(name.slice(ARG.length)) : undefined), { numbersOutsideQuotes: true });
-        } catch (err) {
-          throw new TemplateError(`${where}: ${at}: ${(err as Error).message}`);
-        }
-      }
-      metrics.push(out);
-    }
-    for (const m of metrics) {
-      const other = fromTemplates.get(m.name);
-      if (other) throw new TemplateError(`metric ${m.name} is defined by both ${other.from} and ${where}: rename one, or give the metric inline in spec.analysis.metrics, which replaces both`);
-      fromTemplates.set(m.name, { metric: m, from: where });
-    }
-    templates.push({
-      kind,
-      name: ref.name,
-      ...(ns !== undefined ? { namespace: ns } : {}),
-      ...(t.metadata.uid ? { uid: t.metadata.uid } : {}),
-      ...(t.metadata.resourceVersion ? { resourceVersion: t.metadata.resourceVersion } : {}),
-      ...(t.metadata.generation !== undefined ? { generation: t.metadata.generation } : {}),
-      ...(used.length > 0 ? { args: used } : {}),
-      metrics: metrics.map((m) => m.name),
-    });
-  }
-
-  const unused = [...given.keys()].filter((a) => !declaredBy.has(a));
+  const unused = [...g.given.keys()].filter((a) => !g.declaredBy.has(a));
   if (unused.length > 0) {
     const refs = fetched.map((f) => f.ref.name);
     throw new TemplateError(`spec.analysis.args ${unused.join(', ')} ${unused.length === 1 ? 'is' : 'are'} declared by ${refs.length === 0 ? 'no template (spec.analysis.templates is empty)' : `none of the templates (${refs.join(', ')})`}: remove ${unused.length === 1 ? 'it' : 'them'} or fix the name`);
@@ -164,11 +107,86 @@ function resolve(spec: AnalysisSpec, namespace: string, fetched: readonly Fetche
   // Inline metrics replace the templates' metrics of the same name, in the template's place.
   const inline = new Map((spec.metrics ?? []).map((m) => [m.name, m]));
   const metrics: AnalysisMetricSpec[] = [];
-  for (const [name, { metric }] of fromTemplates) metrics.push(inline.get(name) ?? metric);
-  for (const m of spec.metrics ?? []) if (!fromTemplates.has(m.name)) metrics.push(m);
-  for (const t of templates) t.metrics = t.metrics.filter((n) => !inline.has(n));
+  for (const [name, { metric }] of g.fromTemplates) metrics.push(inline.get(name) ?? metric);
+  for (const m of spec.metrics ?? []) if (!g.fromTemplates.has(m.name)) metrics.push(m);
+  for (const t of g.templates) t.metrics = t.metrics.filter((n) => !inline.has(n));
   if (metrics.length > MAX_RESOLVED_METRICS) {
     throw new TemplateError(`the analysis resolves to ${metrics.length} metrics (${metrics.map((m) => m.name).join(', ')}), more than the ${MAX_RESOLVED_METRICS} one analysis can keep: reference fewer templates or drop inline metrics`);
   }
-  return { resolvedAt: now, templates, metrics };
+  return { resolvedAt: now, templates: g.templates, metrics };
+}
+
+/** One referenced template (the i-th) into `g`: its metrics with the args filled in, and its record. */
+function addTemplate(g: Gathered, i: number, { ref, template }: FetchedTemplate, namespace: string): void {
+  const t = template as AnalysisTemplate;
+  const kind = kindOf(ref);
+  const ns = kind === TEMPLATE_KIND ? namespace : undefined;
+  const where = describeTemplate(kind, ref.name, ns);
+  const key = refKey(ref, namespace);
+  if (g.seen.has(key)) throw new TemplateError(`spec.analysis.templates[${i}] references ${where} a second time: list each template once`);
+  g.seen.add(key);
+
+  // The template's defaults, then the checkpoint's values.
+  const values = new Map<string, string | undefined>();
+  for (const a of t.spec.args ?? []) {
+    g.declaredBy.add(a.name);
+    values.set(a.name, g.given.get(a.name) ?? a.value);
+  }
+  const used: AnalysisArg[] = [];
+  const metrics = (t.spec.metrics ?? []).map((m) => fillMetric(m, where, values, used));
+  for (const m of metrics) {
+    const other = g.fromTemplates.get(m.name);
+    if (other) throw new TemplateError(`metric ${m.name} is defined by both ${other.from} and ${where}: rename one, or give the metric inline in spec.analysis.metrics, which replaces both`);
+    g.fromTemplates.set(m.name, { metric: m, from: where });
+  }
+  g.templates.push({
+    kind,
+    name: ref.name,
+    ...(ns !== undefined ? { namespace: ns } : {}),
+    ...(t.metadata.uid ? { uid: t.metadata.uid } : {}),
+    ...(t.metadata.resourceVersion ? { resourceVersion: t.metadata.resourceVersion } : {}),
+    ...(t.metadata.generation !== undefined ? { generation: t.metadata.generation } : {}),
+    ...(used.length > 0 ? { args: used } : {}),
+    metrics: metrics.map((m) => m.name),
+  });
+}
+
+/** A template's metric with its {{args.<name>}} filled into query and baselineQuery; each arg used is added to `used`. */
+function fillMetric(m: AnalysisMetricSpec, where: string, values: ReadonlyMap<string, string | undefined>, used: AnalysisArg[]): AnalysisMetricSpec {
+  const out: AnalysisMetricSpec = { ...m };
+  for (const field of ['query', 'baselineQuery'] as const) {
+    const text = m[field];
+    if (text === undefined) continue;
+    const at = `spec.metrics[${m.name}].${field}`;
+    for (const p of templatePlaceholders(text)) checkPlaceholder(p, where, at, values, used);
+    try {
+      out[field] = fillPlaceholders(text, (name) => (name.startsWith(ARG) ? values.get(name.slice(ARG.length)) : undefined), { numbersOutsideQuotes: true });
+    } catch (err) {
+      throw new TemplateError(`${where}: ${at}: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** A placeholder of a template's query must be an arg the template declares, with a usable value (added to `used`), or a built-in one. */
+function checkPlaceholder(p: string, where: string, at: string, values: ReadonlyMap<string, string | undefined>, used: AnalysisArg[]): void {
+  if (!p.startsWith(ARG)) {
+    if (!(QUERY_PLACEHOLDERS as readonly string[]).includes(p)) {
+      throw new TemplateError(`${where}: ${at} uses unknown placeholder {{${p}}} (known: ${QUERY_PLACEHOLDERS.map((n) => `{{${n}}}`).join(', ')} and {{args.<name>}} for the template's args): fix the template`);
+    }
+    return;
+  }
+  const arg = p.slice(ARG.length);
+  if (!values.has(arg)) {
+    const declared = [...values.keys()];
+    throw new TemplateError(`${where}: ${at} uses {{${p}}}, but the template declares no arg named ${arg}${declared.length > 0 ? ` (it declares ${declared.join(', ')})` : ''}: add {name: ${arg}} to the template's spec.args, or fix the placeholder`);
+  }
+  const value = values.get(arg);
+  if (value === undefined) {
+    throw new TemplateError(`${where} needs a value for arg ${arg} (used in ${at}), and it has no default: add {name: ${arg}, value: ...} to the checkpoint's spec.analysis.args, or give the arg a value in the template`);
+  }
+  if (/\{\{|\}\}/.test(value)) {
+    throw new TemplateError(`${where}: the value of arg ${arg} contains {{ or }}, which a query value may not: remove them from spec.analysis.args[${arg}]`);
+  }
+  if (!used.some((u) => u.name === arg)) used.push({ name: arg, value });
 }
