@@ -32,13 +32,9 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
  * refer to it). An entry ending in '/' is a folder: every module under it is pure. Other
  * entries are single files in folders that also hold I/O modules.
  *
- * Not here although their header calls them pure (each needs its imports changed first; see
- * docs/architecture.md):
- * - src/server/config.ts ("pure parsing"): reads node:os (tmpdir) and node:path's resolve (the
- *   working directory), and loads the whole fetcher through src/validation/fetch.ts's barrel
- *   for two of src/fetch/policy.ts's functions, and src/operator/config.ts for splitList.
- * - src/server/v2.ts ("no sockets and no sessions"): builds tensors with src/onnx/session.ts's
- *   `tensor`, so loading it loads onnxruntime-node.
+ * Not here: src/server/config.ts (it hands settings.ts the process's tmpdir and working
+ * directory) and src/operator/config.ts (argv through node:util's parseArgs, the hostname and pid
+ * as the default identity); what they parse is in flags.ts and settings.ts, which are.
  * Nor, though small and I/O-free otherwise, src/kube/rate-limit.ts (its clock defaults to
  * performance.now, it waits with setTimeout), src/controller/queue.ts and src/controller/jobs.ts
  * (Date.now(), setTimeout).
@@ -64,7 +60,10 @@ export const PURE = [
   'src/monitor/promql.ts', // PromQL templates: placeholders filled and escaped
   'src/monitor/templates.ts', // analysis templates resolved into metrics
   'src/notify/payload.ts', // which phases notify, and the payloads
+  'src/operator/flags.ts', // the operator's flag table and the reader that checks flag values
   'src/server/limits.ts', // what one request may cost (no imports)
+  'src/server/settings.ts', // the inference server's configuration parsed from an environment
+  'src/server/v2.ts', // the Open Inference Protocol bodies: parsed into plain typed arrays, answers built
   'src/validation/architecture.ts', // gate 1: signatures compared
   'src/validation/architecture-gate.ts', // gate 1's verdict, message and summary from the comparison
   'src/validation/benchmark-gate.ts', // gate 3's verdict from the benchmark's numbers

@@ -59,15 +59,18 @@ export interface ReadinessReport {
 const HEARTBEAT_MS = 500;
 const STALL_MEMORY_MS = 30_000;
 
-export async function startHealthServer(opts: HealthServerOptions = {}): Promise<HealthServer> {
-  const host = opts.host ?? '0.0.0.0';
-  const checkTimeoutMs = opts.checkTimeoutMs ?? 2000;
-  const maxDelayMs = opts.maxEventLoopDelayMs ?? 5000;
-  const checks = new Map<string, ReadinessCheck>(Object.entries(opts.checks ?? {}));
+/** The event loop's heartbeat, and how late the loop is now (or recently was). */
+interface LoopWatch {
+  delayMs(): number;
+  stop(): void;
+}
 
-  // The event loop's heartbeat: a tick that comes late means something blocked the loop that
-  // long. A stall beyond the limit keeps /healthz failing for STALL_MEMORY_MS, so a probe that
-  // arrives after the loop recovered still sees it.
+/**
+ * A tick that comes late means something blocked the loop that long. A stall beyond the limit
+ * keeps being reported for STALL_MEMORY_MS, so a probe that arrives after the loop recovered
+ * still sees it.
+ */
+function watchEventLoop(maxDelayMs: number): LoopWatch {
   let lastBeat = Date.now();
   let lastStall = { ms: 0, at: 0 };
   const heartbeat = setInterval(() => {
@@ -77,10 +80,48 @@ export async function startHealthServer(opts: HealthServerOptions = {}): Promise
     lastBeat = now;
   }, HEARTBEAT_MS);
   heartbeat.unref();
+  return {
+    delayMs: () => {
+      const now = Date.now();
+      const sinceBeat = Math.max(0, now - lastBeat - HEARTBEAT_MS);
+      const recentStall = now - lastStall.at <= STALL_MEMORY_MS ? lastStall.ms : 0;
+      return Math.round(Math.max(sinceBeat, recentStall));
+    },
+    stop: () => clearInterval(heartbeat),
+  };
+}
 
-  const readiness = (): Promise<ReadinessReport> => runChecks(checks, checkTimeoutMs);
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 
-  const handler = (metricsOnly: boolean) => async (req: http.IncomingMessage, res: http.ServerResponse) => {
+/** What the request handlers read: the options, the checks and the loop watch. */
+interface Probes {
+  opts: HealthServerOptions;
+  checks: Map<string, ReadinessCheck>;
+  checkTimeoutMs: number;
+  maxDelayMs: number;
+  loop: LoopWatch;
+}
+
+/** /healthz and /livez: the loop answered in time. */
+function sendLiveness(res: http.ServerResponse, p: Probes): void {
+  const delayMs = p.loop.delayMs();
+  const ok = delayMs <= p.maxDelayMs;
+  const body = { status: ok ? 'ok' : 'event loop blocked', eventLoopDelayMs: delayMs, uptimeSeconds: Math.round(process.uptime()) };
+  send(res, ok ? 200 : 503, 'application/json', JSON.stringify(body) + '\n');
+}
+
+/** /readyz: every check passes. */
+async function sendReadiness(res: http.ServerResponse, p: Probes): Promise<void> {
+  const report = await runChecks(p.checks, p.checkTimeoutMs);
+  if (!report.ready) p.opts.logger?.debug('not ready', { failing: report.failing });
+  const body = { status: report.ready ? 'ready' : 'not ready', failing: report.failing, checks: report.checks };
+  send(res, report.ready ? 200 : 503, 'application/json', JSON.stringify(body) + '\n');
+}
+
+/** The handler of one listener; `metricsOnly` serves /metrics and nothing else. */
+function handler(p: Probes, metricsOnly: boolean): Handler {
+  const { opts } = p;
+  return async (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { allow: 'GET, HEAD' });
@@ -91,21 +132,8 @@ export async function startHealthServer(opts: HealthServerOptions = {}): Promise
         return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
       }
       if (metricsOnly) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
-      if (path === '/healthz' || path === '/livez') {
-        const now = Date.now();
-        const sinceBeat = Math.max(0, now - lastBeat - HEARTBEAT_MS);
-        const recentStall = now - lastStall.at <= STALL_MEMORY_MS ? lastStall.ms : 0;
-        const delayMs = Math.round(Math.max(sinceBeat, recentStall));
-        const ok = delayMs <= maxDelayMs;
-        const body = { status: ok ? 'ok' : 'event loop blocked', eventLoopDelayMs: delayMs, uptimeSeconds: Math.round(process.uptime()) };
-        return send(res, ok ? 200 : 503, 'application/json', JSON.stringify(body) + '\n');
-      }
-      if (path === '/readyz') {
-        const report = await readiness();
-        if (!report.ready) opts.logger?.debug('not ready', { failing: report.failing });
-        const body = { status: report.ready ? 'ready' : 'not ready', failing: report.failing, checks: report.checks };
-        return send(res, report.ready ? 200 : 503, 'application/json', JSON.stringify(body) + '\n');
-      }
+      if (path === '/healthz' || path === '/livez') return sendLiveness(res, p);
+      if (path === '/readyz') return await sendReadiness(res, p);
       return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
     } catch (err) {
       opts.logger?.error('health server request failed', { path, err });
@@ -113,12 +141,20 @@ export async function startHealthServer(opts: HealthServerOptions = {}): Promise
       else res.destroy();
     }
   };
+}
+
+export async function startHealthServer(opts: HealthServerOptions = {}): Promise<HealthServer> {
+  const host = opts.host ?? '0.0.0.0';
+  const maxDelayMs = opts.maxEventLoopDelayMs ?? 5000;
+  const checks = new Map<string, ReadinessCheck>(Object.entries(opts.checks ?? {}));
+  const loop = watchEventLoop(maxDelayMs);
+  const probes: Probes = { opts, checks, checkTimeoutMs: opts.checkTimeoutMs ?? 2000, maxDelayMs, loop };
 
   const servers: http.Server[] = [];
   try {
-    const main = await listen(handler(false), host, opts.port ?? 8081);
+    const main = await listen(handler(probes, false), host, opts.port ?? 8081);
     servers.push(main);
-    const metrics = opts.metricsPort === undefined ? main : await listen(handler(true), host, opts.metricsPort);
+    const metrics = opts.metricsPort === undefined ? main : await listen(handler(probes, true), host, opts.metricsPort);
     if (metrics !== main) servers.push(metrics);
     return {
       url: baseUrl(host, main),
@@ -130,12 +166,12 @@ export async function startHealthServer(opts: HealthServerOptions = {}): Promise
         checks.delete(name);
       },
       async close() {
-        clearInterval(heartbeat);
+        loop.stop();
         await Promise.all(servers.map(closeServer));
       },
     };
   } catch (err) {
-    clearInterval(heartbeat);
+    loop.stop();
     await Promise.all(servers.map(closeServer));
     throw err;
   }

@@ -35,6 +35,139 @@ const BOUNDS = ['min', 'max', 'baseline'] as const;
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const VALIDATION_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
 
+type Registers = Registry[];
+
+/** How reconciles end and how long they take. */
+function reconcileMetrics(registers: Registers) {
+  return {
+    reconcileTotal: new Counter({
+      name: 'modelgate_reconcile_total', help: 'Reconciles by result.', labelNames: ['result'] as const, registers,
+    }),
+    reconcileErrorsTotal: new Counter({
+      name: 'modelgate_reconcile_errors_total', help: 'Reconciles that ended in an error.', registers,
+    }),
+    reconcileDuration: new Histogram({
+      name: 'modelgate_reconcile_duration_seconds', help: 'Time one reconcile takes.', buckets: SECONDS_BUCKETS, registers,
+    }),
+  };
+}
+
+/** Checkpoints by phase (counted at scrape time by `collect`), deploys and rollbacks. */
+function rolloutMetrics(registers: Registers, collect: (gauge: Gauge<'phase'>) => void) {
+  const checkpoints: Gauge<'phase'> = new Gauge({
+    name: 'modelgate_checkpoints',
+    help: 'ModelCheckpoints by phase (from the informer cache, at scrape time).',
+    labelNames: ['phase'] as const,
+    registers,
+    collect: () => collect(checkpoints),
+  });
+  return {
+    checkpoints,
+    deploysTotal: new Counter({
+      name: 'modelgate_deploys_total', help: 'Checkpoints deployed (Deployment patched).', registers,
+    }),
+    rollbacksTotal: new Counter({
+      name: 'modelgate_rollbacks_total', help: 'Rollbacks by reason.', labelNames: ['reason'] as const, registers,
+    }),
+  };
+}
+
+/** The work queue and the retries it makes. */
+function queueMetrics(registers: Registers) {
+  return {
+    workqueueDepth: new Gauge({
+      name: 'modelgate_workqueue_depth', help: 'Items waiting in the work queue.', registers,
+    }),
+    workqueueWait: new Histogram({
+      name: 'modelgate_workqueue_queue_duration_seconds', help: 'How long a checkpoint waited in the work queue before a worker took it.', registers,
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    }),
+    workqueueRetriesTotal: new Counter({
+      name: 'modelgate_workqueue_retries_total', help: 'Items requeued with backoff.', registers,
+    }),
+    conflictRetriesTotal: new Counter({
+      name: 'modelgate_conflict_retries_total', help: 'Reconciles retried at once with a fresh read after a 409 Conflict.', registers,
+    }),
+  };
+}
+
+/** The validation gates and the production guard's analysis. */
+function gateMetrics(registers: Registers) {
+  return {
+    validationDuration: new Histogram({
+      name: 'modelgate_validation_duration_seconds',
+      help: 'Time each validation stage takes.',
+      labelNames: ['stage'] as const,
+      buckets: VALIDATION_BUCKETS,
+      registers,
+    }),
+    analysisMeasurement: new Gauge({
+      name: 'modelgate_analysis_measurement',
+      help: 'Latest value the production guard measured for a checkpoint metric.',
+      labelNames: ['namespace', 'checkpoint', 'metric'] as const,
+      registers,
+    }),
+    analysisBound: new Gauge({
+      name: 'modelgate_analysis_bound',
+      help: 'Bounds a checkpoint metric is judged against: bound="min", "max" (absolute) or "baseline" (the previous checkpoint).',
+      labelNames: ['namespace', 'checkpoint', 'metric', 'bound'] as const,
+      registers,
+    }),
+    analysisMeasurementsTotal: new Counter({
+      name: 'modelgate_analysis_measurements_total',
+      help: 'Analysis measurements by metric and outcome.',
+      labelNames: ['metric', 'phase'] as const,
+      registers,
+    }),
+    gateResultTotal: new Counter({
+      name: 'modelgate_gate_result_total',
+      help: 'Validation gate results by stage and verdict.',
+      labelNames: ['stage', 'verdict'] as const,
+      registers,
+    }),
+  };
+}
+
+/** Sets one series per checkpoint in a phase it should pass through: seconds since it entered it. */
+function collectPhaseAges(gauge: Gauge<'namespace' | 'checkpoint' | 'phase'>, phaseAges: PhaseAges | undefined, now: () => number): void {
+  if (!phaseAges) return;
+  let ages: ReturnType<PhaseAges>;
+  try {
+    ages = phaseAges();
+  } catch {
+    return;
+  }
+  gauge.reset();
+  for (const a of ages) {
+    const t = Date.parse(a.since);
+    if (Number.isFinite(t)) gauge.set({ namespace: a.namespace, checkpoint: a.name, phase: a.phase }, Math.max(0, (now() - t) / 1000));
+  }
+}
+
+/** The operator's own health: informers, stuck checkpoints, leadership. */
+function healthMetrics(registers: Registers, phaseAges: PhaseAges | undefined, now: () => number) {
+  const informerUp = new Gauge({
+    name: 'modelgate_informer_up',
+    help: '1 while the informer for a resource is synced and watching, else 0.',
+    labelNames: ['resource'] as const,
+    registers,
+  });
+  const checkpointPhaseSeconds: Gauge<'namespace' | 'checkpoint' | 'phase'> = new Gauge({
+    name: 'modelgate_checkpoint_phase_seconds',
+    help: 'Seconds a checkpoint has been in its current phase, for phases it should pass through (Pending to Deployed).',
+    labelNames: ['namespace', 'checkpoint', 'phase'] as const,
+    registers,
+    collect: () => collectPhaseAges(checkpointPhaseSeconds, phaseAges, now),
+  });
+  const leader = new Gauge({
+    name: 'modelgate_leader',
+    help: '1 while this replica holds the leader Lease (or runs without leader election), else 0.',
+    registers,
+  });
+  leader.set(0);
+  return { informerUp, checkpointPhaseSeconds, leader };
+}
+
 export class OperatorMetrics {
   readonly registry: Registry;
   readonly reconcileTotal: Counter<'result'>;
@@ -69,108 +202,31 @@ export class OperatorMetrics {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.checkpointCounter = opts.checkpointsByPhase;
     const registers = [this.registry];
-
-    this.reconcileTotal = new Counter({
-      name: 'modelgate_reconcile_total', help: 'Reconciles by result.', labelNames: ['result'] as const, registers,
-    });
-    this.reconcileErrorsTotal = new Counter({
-      name: 'modelgate_reconcile_errors_total', help: 'Reconciles that ended in an error.', registers,
-    });
-    this.reconcileDuration = new Histogram({
-      name: 'modelgate_reconcile_duration_seconds', help: 'Time one reconcile takes.', buckets: SECONDS_BUCKETS, registers,
-    });
-    this.checkpoints = new Gauge({
-      name: 'modelgate_checkpoints',
-      help: 'ModelCheckpoints by phase (from the informer cache, at scrape time).',
-      labelNames: ['phase'] as const,
-      registers,
-      // Runs at scrape time, after the constructor, so this.checkpoints is set.
-      collect: () => this.collectCheckpoints(this.checkpoints),
-    });
-    this.deploysTotal = new Counter({
-      name: 'modelgate_deploys_total', help: 'Checkpoints deployed (Deployment patched).', registers,
-    });
-    this.rollbacksTotal = new Counter({
-      name: 'modelgate_rollbacks_total', help: 'Rollbacks by reason.', labelNames: ['reason'] as const, registers,
-    });
-    this.workqueueDepth = new Gauge({
-      name: 'modelgate_workqueue_depth', help: 'Items waiting in the work queue.', registers,
-    });
-    this.workqueueWait = new Histogram({
-      name: 'modelgate_workqueue_queue_duration_seconds', help: 'How long a checkpoint waited in the work queue before a worker took it.', registers,
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    });
-    this.workqueueRetriesTotal = new Counter({
-      name: 'modelgate_workqueue_retries_total', help: 'Items requeued with backoff.', registers,
-    });
-    this.conflictRetriesTotal = new Counter({
-      name: 'modelgate_conflict_retries_total', help: 'Reconciles retried at once with a fresh read after a 409 Conflict.', registers,
-    });
-    this.validationDuration = new Histogram({
-      name: 'modelgate_validation_duration_seconds',
-      help: 'Time each validation stage takes.',
-      labelNames: ['stage'] as const,
-      buckets: VALIDATION_BUCKETS,
-      registers,
-    });
-    this.analysisMeasurement = new Gauge({
-      name: 'modelgate_analysis_measurement',
-      help: 'Latest value the production guard measured for a checkpoint metric.',
-      labelNames: ['namespace', 'checkpoint', 'metric'] as const,
-      registers,
-    });
-    this.analysisBound = new Gauge({
-      name: 'modelgate_analysis_bound',
-      help: 'Bounds a checkpoint metric is judged against: bound="min", "max" (absolute) or "baseline" (the previous checkpoint).',
-      labelNames: ['namespace', 'checkpoint', 'metric', 'bound'] as const,
-      registers,
-    });
-    this.analysisMeasurementsTotal = new Counter({
-      name: 'modelgate_analysis_measurements_total',
-      help: 'Analysis measurements by metric and outcome.',
-      labelNames: ['metric', 'phase'] as const,
-      registers,
-    });
-    this.gateResultTotal = new Counter({
-      name: 'modelgate_gate_result_total',
-      help: 'Validation gate results by stage and verdict.',
-      labelNames: ['stage', 'verdict'] as const,
-      registers,
-    });
-    this.informerUp = new Gauge({
-      name: 'modelgate_informer_up',
-      help: '1 while the informer for a resource is synced and watching, else 0.',
-      labelNames: ['resource'] as const,
-      registers,
-    });
-    const phaseAges = opts.phaseAges;
-    const now = opts.now ?? Date.now;
-    this.checkpointPhaseSeconds = new Gauge({
-      name: 'modelgate_checkpoint_phase_seconds',
-      help: 'Seconds a checkpoint has been in its current phase, for phases it should pass through (Pending to Deployed).',
-      labelNames: ['namespace', 'checkpoint', 'phase'] as const,
-      registers,
-      collect: () => {
-        if (!phaseAges) return;
-        let ages: ReturnType<PhaseAges>;
-        try {
-          ages = phaseAges();
-        } catch {
-          return;
-        }
-        this.checkpointPhaseSeconds.reset();
-        for (const a of ages) {
-          const t = Date.parse(a.since);
-          if (Number.isFinite(t)) this.checkpointPhaseSeconds.set({ namespace: a.namespace, checkpoint: a.name, phase: a.phase }, Math.max(0, (now() - t) / 1000));
-        }
-      },
-    });
-    this.leader = new Gauge({
-      name: 'modelgate_leader',
-      help: '1 while this replica holds the leader Lease (or runs without leader election), else 0.',
-      registers,
-    });
-    this.leader.set(0);
+    // Defined area by area, in the order /metrics lists them.
+    const reconcile = reconcileMetrics(registers);
+    this.reconcileTotal = reconcile.reconcileTotal;
+    this.reconcileErrorsTotal = reconcile.reconcileErrorsTotal;
+    this.reconcileDuration = reconcile.reconcileDuration;
+    // Runs at scrape time, after the constructor, so the counter is set.
+    const rollout = rolloutMetrics(registers, (gauge) => this.collectCheckpoints(gauge));
+    this.checkpoints = rollout.checkpoints;
+    this.deploysTotal = rollout.deploysTotal;
+    this.rollbacksTotal = rollout.rollbacksTotal;
+    const queue = queueMetrics(registers);
+    this.workqueueDepth = queue.workqueueDepth;
+    this.workqueueWait = queue.workqueueWait;
+    this.workqueueRetriesTotal = queue.workqueueRetriesTotal;
+    this.conflictRetriesTotal = queue.conflictRetriesTotal;
+    const gates = gateMetrics(registers);
+    this.validationDuration = gates.validationDuration;
+    this.analysisMeasurement = gates.analysisMeasurement;
+    this.analysisBound = gates.analysisBound;
+    this.analysisMeasurementsTotal = gates.analysisMeasurementsTotal;
+    this.gateResultTotal = gates.gateResultTotal;
+    const health = healthMetrics(registers, opts.phaseAges, opts.now ?? Date.now);
+    this.informerUp = health.informerUp;
+    this.checkpointPhaseSeconds = health.checkpointPhaseSeconds;
+    this.leader = health.leader;
     this.notificationsTotal = new Counter({
       name: 'modelgate_notifications_total',
       help: 'Webhook notifications by event and result: delivered, retried (one failed attempt), failed (gave up), refused (forbidden address or bad config), dropped (queue full).',

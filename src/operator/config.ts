@@ -1,7 +1,11 @@
 // Operator configuration from flags and environment, checked at start: every bad value gets
-// one line that names the flag (and its env var) and says what is expected.
+// one line that names the flag (and its env var) and says what is expected. The flag table and
+// the value reader are flags.ts (pure); this file groups the settings into an OperatorConfig.
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { ConfigError, FLAGS, FlagReader, type FlagValues } from './flags.js';
+
+export { ConfigError, FLAGS, splitList, usage } from './flags.js';
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -59,211 +63,149 @@ export interface OperatorConfig {
   validationJobsMaxPerNamespace: number;
 }
 
-interface Spec {
-  env: string;
-  default?: string;
-  help: string;
-}
+type Settings<K extends keyof OperatorConfig> = Pick<OperatorConfig, K>;
 
-export const FLAGS: Record<string, Spec> = {
-  kubeconfig: { env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster config)' },
-  namespace: { env: 'POD_NAMESPACE', default: 'modelgate-system', help: 'namespace of the leader-election Lease' },
-  identity: { env: 'POD_NAME', help: 'this replica\'s name in the Lease (default: hostname-pid)' },
-  'leader-elect': { env: 'MODELGATE_LEADER_ELECT', default: 'true', help: 'elect one active replica through a Lease' },
-  'lease-name': { env: 'MODELGATE_LEASE_NAME', default: 'modelgate-operator', help: 'name of the Lease' },
-  'lease-duration': { env: 'MODELGATE_LEASE_DURATION_SECONDS', default: '15', help: 'seconds a lease stays valid without renewal' },
-  'renew-deadline': { env: 'MODELGATE_RENEW_DEADLINE_SECONDS', default: '10', help: 'seconds the leader keeps trying to renew before it stops' },
-  'retry-period': { env: 'MODELGATE_RETRY_PERIOD_SECONDS', default: '2', help: 'seconds between lease attempts' },
-  workers: { env: 'MODELGATE_WORKERS', default: '4', help: 'concurrent reconciles' },
-  qps: { env: 'MODELGATE_KUBE_QPS', default: '20', help: 'apiserver requests per second (client-side limit)' },
-  burst: { env: 'MODELGATE_KUBE_BURST', default: '40', help: 'apiserver request burst' },
-  'health-port': { env: 'MODELGATE_HEALTH_PORT', default: '8081', help: 'port for /healthz and /readyz' },
-  'metrics-port': { env: 'MODELGATE_METRICS_PORT', default: '8080', help: 'port for /metrics' },
-  'bind-host': { env: 'MODELGATE_BIND_HOST', default: '0.0.0.0', help: 'address the health and metrics ports listen on' },
-  'log-level': { env: 'MODELGATE_LOG_LEVEL', default: 'info', help: 'error, warn, info or debug' },
-  'cache-dir': { env: 'MODELGATE_CACHE_DIR', default: '/var/cache/modelgate', help: 'folder for downloaded artifacts' },
-  // 2 GiB: with --max-artifact-bytes (2 GiB) being downloaded on top, the cache stays inside the
-  // 4Gi sizeLimit of its emptyDir in deploy/deployment.yaml (over it, the kubelet evicts the pod).
-  'cache-max-bytes': { env: 'MODELGATE_CACHE_MAX_BYTES', default: String(2 * 1024 ** 3), help: 'byte budget of the download cache: least recently used artifacts are deleted over it, never one a rollback point or a running validation needs (0: no budget)' },
-  'max-artifact-bytes': { env: 'MODELGATE_MAX_ARTIFACT_BYTES', default: String(2 * 1024 ** 3), help: 'largest artifact or dataset to download' },
-  'trusted-hosts': { env: 'MODELGATE_TRUSTED_HOSTS', default: '', help: 'comma-separated host[:port] allowed over http:// and to private addresses' },
-  'allow-ambient-credentials': { env: 'MODELGATE_ALLOW_AMBIENT_CREDENTIALS', default: 'false', help: "use the operator's own AWS credentials (env vars, web identity token file) for s3:// artifacts that name no secretRef" },
-  'file-roots': { env: 'MODELGATE_FILE_ROOTS', default: '', help: 'comma-separated folders file:// URIs may read from' },
-  'validation-workers': { env: 'MODELGATE_VALIDATION_WORKERS', default: '2', help: 'onnxruntime worker processes' },
-  'worker-memory-mib': { env: 'MODELGATE_WORKER_MEMORY_MIB', default: '2048', help: 'memory cap of one worker process' },
-  'validation-timeout': { env: 'MODELGATE_VALIDATION_TIMEOUT_SECONDS', default: '600', help: 'default deadline of one validation' },
-  'prometheus-url': { env: 'MODELGATE_PROMETHEUS_URL', help: 'Prometheus for the live guard when a checkpoint names none' },
-  'prometheus-urls': { env: 'MODELGATE_PROMETHEUS_URLS', default: '', help: 'comma-separated further Prometheus URLs a checkpoint may name in spec.analysis.prometheusUrl (the default one is always allowed; any other is refused)' },
-  'prometheus-timeout': { env: 'MODELGATE_PROMETHEUS_TIMEOUT_SECONDS', default: '10', help: 'deadline of one Prometheus query' },
-  'prometheus-max-response-bytes': { env: 'MODELGATE_PROMETHEUS_MAX_RESPONSE_BYTES', default: String(4 * 1024 * 1024), help: 'largest Prometheus answer read; a longer one is cut off' },
-  'reconcile-deadline': { env: 'MODELGATE_RECONCILE_DEADLINE_SECONDS', default: '30', help: 'deadline of one reconcile; past it its queries are aborted and it is retried with backoff' },
-  'fold-wait': { env: 'MODELGATE_FOLD_WAIT_SECONDS', default: '0.02', help: 'how long a reconcile waits for a fetch or validation it started; work done by then is written in one status write with the phases around it' },
-  'rollback-history': { env: 'MODELGATE_ROLLBACK_HISTORY', default: '5', help: 'deployed checkpoints kept per target in the audit trail' },
-  resync: { env: 'MODELGATE_RESYNC_SECONDS', default: '600', help: 'seconds between full re-lists' },
-  'job-attempts': { env: 'MODELGATE_JOB_ATTEMPTS', default: '5', help: 'attempts at a fetch or validation that fails transiently (worker crash, full disk, store 5xx) before the checkpoint is Failed' },
-  'job-retry-delay': { env: 'MODELGATE_JOB_RETRY_DELAY_SECONDS', default: '5', help: 'seconds before the first retry of a transient failure, doubled each time' },
-  'validation-runner': { env: 'MODELGATE_VALIDATION_RUNNER', default: 'InProcess', help: 'where validation runs when spec.validation.runner is unset: InProcess (the operator\'s worker processes) or Job (a Kubernetes Job per checkpoint generation)' },
-  'validation-job-image': { env: 'MODELGATE_VALIDATION_JOB_IMAGE', default: '', help: 'image of validation Jobs (the operator\'s own image; needed for runner Job)' },
-  'validation-job-requests': { env: 'MODELGATE_VALIDATION_JOB_REQUESTS', default: 'cpu=500m,memory=512Mi', help: 'resource requests of a validation Job\'s pod, name=quantity comma-separated' },
-  'validation-job-limits': { env: 'MODELGATE_VALIDATION_JOB_LIMITS', default: 'memory=2Gi', help: 'resource limits of a validation Job\'s pod, name=quantity comma-separated' },
-  'validation-job-ttl': { env: 'MODELGATE_VALIDATION_JOB_TTL_SECONDS', default: '3600', help: 'ttlSecondsAfterFinished of validation Jobs' },
-  'validation-job-work-size': { env: 'MODELGATE_VALIDATION_JOB_WORK_SIZE', default: '4Gi', help: 'sizeLimit of the validation pod\'s download emptyDir' },
-  'validation-job-pull-policy': { env: 'MODELGATE_VALIDATION_JOB_PULL_POLICY', default: '', help: 'imagePullPolicy of validation Jobs: Always, IfNotPresent or Never (default: the cluster\'s)' },
-  'validation-jobs-max': { env: 'MODELGATE_VALIDATION_JOBS_MAX', default: '10', help: 'validation Jobs running at once across the cluster (0: no cap)' },
-  'validation-jobs-max-per-namespace': { env: 'MODELGATE_VALIDATION_JOBS_MAX_PER_NAMESPACE', default: '4', help: 'validation Jobs running at once in one namespace (0: no cap)' },
-  'job-retry-max-delay': { env: 'MODELGATE_JOB_RETRY_MAX_DELAY_SECONDS', default: '300', help: 'longest wait between retries of a transient failure' },
-};
-
-/** A comma-separated list value (--trusted-hosts, --file-roots): trimmed, empty items dropped. The inference server reads MODEL_TRUSTED_HOSTS with it too. */
-export function splitList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
-}
-
-export function usage(): string {
-  return ['usage: modelgate-operator [flags]', ...Object.entries(FLAGS).map(([k, s]) => `  --${k.padEnd(22)} ${s.help} (env ${s.env}${s.default !== undefined && s.default !== '' ? `, default ${s.default}` : ''})`)].join('\n');
-}
-
-export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+/** argv as raw flag values; an unknown flag or a missing value is the one problem. */
+function parseFlags(argv: string[]): FlagValues {
   const options = Object.fromEntries(Object.keys(FLAGS).map((k) => [k, { type: 'string' as const }]));
-  let values: Record<string, string | undefined>;
   try {
-    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as FlagValues;
   } catch (err) {
     throw new ConfigError([`${err instanceof Error ? err.message : String(err)}: run with --help for the flags`]);
   }
-  const problems: string[] = [];
-  // A flag beats its env var, which beats the default. An empty optional value means none;
-  // an empty required one is a problem.
-  const raw = (k: string): string | undefined => values[k] ?? env[FLAGS[k]!.env] ?? FLAGS[k]!.default;
-  const required = (k: string): string => {
-    const v = raw(k);
-    if (!v) problems.push(`${where(k)} is empty: give it a value`);
-    return v ?? '';
-  };
-  const where = (k: string): string => `--${k} (env ${FLAGS[k]!.env})`;
-  const invalid = new Set<string>();
-  const int = (k: string, min: number, max: number): number => {
-    const v = raw(k) ?? '';
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) {
-      problems.push(`${where(k)} is "${v}": expected a whole number from ${min} to ${max}`);
-      invalid.add(k);
-      return min;
-    }
-    return n;
-  };
-  const num = (k: string, min: number, max: number): number => {
-    const v = raw(k) ?? '';
-    const n = Number(v);
-    if (v === '' || !Number.isFinite(n) || n < min || n > max) {
-      problems.push(`${where(k)} is "${v}": expected a number from ${min} to ${max}`);
-      invalid.add(k);
-      return min;
-    }
-    return n;
-  };
-  const bool = (k: string): boolean => {
-    const v = (raw(k) ?? '').toLowerCase();
-    if (v !== 'true' && v !== 'false') problems.push(`${where(k)} is "${v}": expected true or false`);
-    return v === 'true';
-  };
-  const list = (k: string): string[] => splitList(raw(k));
-  const logLevel = raw('log-level') ?? 'info';
-  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) problems.push(`${where('log-level')} is "${logLevel}": expected error, warn, info or debug`);
-  const prometheusUrl = raw('prometheus-url');
-  if (prometheusUrl) {
-    try {
-      const u = new URL(prometheusUrl);
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('scheme');
-    } catch {
-      problems.push(`${where('prometheus-url')} is "${prometheusUrl}": expected an http:// or https:// URL`);
-    }
+}
+
+/** A URL Prometheus can be asked at: http:// or https://. */
+function isHttpUrl(text: string): boolean {
+  try {
+    const u = new URL(text);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
   }
-  const prometheusUrls = list('prometheus-urls');
+}
+
+/** The flags that name one of a few choices or URLs, checked first (their problems come first). */
+function choices(r: FlagReader) {
+  const logLevel = r.choice('log-level', 'info', ['error', 'warn', 'info', 'debug'], 'error, warn, info or debug');
+  const prometheusUrl = r.raw('prometheus-url');
+  if (prometheusUrl && !isHttpUrl(prometheusUrl)) r.problems.push(`${r.where('prometheus-url')} is "${prometheusUrl}": expected an http:// or https:// URL`);
+  const prometheusUrls = r.list('prometheus-urls');
   for (const u of prometheusUrls) {
-    try {
-      const parsed = new URL(u);
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
-    } catch {
-      problems.push(`${where('prometheus-urls')} is "${raw('prometheus-urls')}": "${u}" is not a URL of the expected kind; expected http:// or https:// URLs, comma-separated`);
-    }
+    if (!isHttpUrl(u)) r.problems.push(`${r.where('prometheus-urls')} is "${r.raw('prometheus-urls')}": "${u}" is not a URL of the expected kind; expected http:// or https:// URLs, comma-separated`);
   }
-  const runner = raw('validation-runner') ?? 'InProcess';
-  if (runner !== 'InProcess' && runner !== 'Job') problems.push(`${where('validation-runner')} is "${runner}": expected InProcess or Job`);
-  const pullPolicy = raw('validation-job-pull-policy') || undefined;
-  if (pullPolicy && !['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) problems.push(`${where('validation-job-pull-policy')} is "${pullPolicy}": expected Always, IfNotPresent or Never`);
-  const quantities = (k: string): Record<string, string> => {
-    const out: Record<string, string> = {};
-    for (const item of list(k)) {
-      const m = /^([a-z0-9.\/-]+)=([0-9.]+[a-zA-Z]*)$/.exec(item);
-      if (!m) problems.push(`${where(k)} has "${item}": expected name=quantity, e.g. cpu=500m,memory=1Gi`);
-      else out[m[1]!] = m[2]!;
-    }
-    return out;
+  const runner = r.choice('validation-runner', 'InProcess', ['InProcess', 'Job'], 'InProcess or Job');
+  const pullPolicy = r.raw('validation-job-pull-policy') || undefined;
+  if (pullPolicy && !['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) r.problems.push(`${r.where('validation-job-pull-policy')} is "${pullPolicy}": expected Always, IfNotPresent or Never`);
+  return { logLevel, prometheusUrl, prometheusUrls, runner, pullPolicy };
+}
+
+/** The Lease timing: renewal must end before the lease does, retries come before the renewal deadline. */
+function leaseTimes(r: FlagReader): { lease: number; renew: number; retry: number } {
+  const lease = r.int('lease-duration', 2, 3600);
+  const renew = r.num('renew-deadline', 1, 3600);
+  const retry = r.num('retry-period', 0.1, 600);
+  if (r.valid('renew-deadline', 'lease-duration') && renew >= lease) r.problems.push(`${r.where('renew-deadline')} (${renew}) must be shorter than ${r.where('lease-duration')} (${lease}), or two leaders could overlap`);
+  if (r.valid('retry-period', 'renew-deadline') && retry >= renew) r.problems.push(`${r.where('retry-period')} (${retry}) must be shorter than ${r.where('renew-deadline')} (${renew})`);
+  return { lease, renew, retry };
+}
+
+/** The apiserver connection, the Lease and the workers. */
+function clusterSettings(r: FlagReader, t: ReturnType<typeof leaseTimes>): Settings<'kubeconfig' | 'namespace' | 'identity' | 'leaderElect' | 'leaseName' | 'leaseDurationSeconds' | 'renewDeadlineMs' | 'retryPeriodMs' | 'workers' | 'qps' | 'burst'> {
+  return {
+    kubeconfig: r.raw('kubeconfig') || undefined,
+    namespace: r.required('namespace'),
+    identity: r.raw('identity') || `${os.hostname()}-${process.pid}`,
+    leaderElect: r.bool('leader-elect'),
+    leaseName: r.required('lease-name'),
+    leaseDurationSeconds: t.lease,
+    renewDeadlineMs: t.renew * 1000,
+    retryPeriodMs: t.retry * 1000,
+    workers: r.int('workers', 1, 256),
+    qps: r.num('qps', 0.1, 10_000),
+    burst: r.int('burst', 1, 100_000),
   };
-  const lease = int('lease-duration', 2, 3600);
-  const renew = num('renew-deadline', 1, 3600);
-  const retry = num('retry-period', 0.1, 600);
-  const valid = (...ks: string[]): boolean => ks.every((k) => !invalid.has(k));
-  if (valid('renew-deadline', 'lease-duration') && renew >= lease) problems.push(`${where('renew-deadline')} (${renew}) must be shorter than ${where('lease-duration')} (${lease}), or two leaders could overlap`);
-  if (valid('retry-period', 'renew-deadline') && retry >= renew) problems.push(`${where('retry-period')} (${retry}) must be shorter than ${where('renew-deadline')} (${renew})`);
-  const cfg: OperatorConfig = {
-    kubeconfig: raw('kubeconfig') || undefined,
-    namespace: required('namespace'),
-    identity: raw('identity') || `${os.hostname()}-${process.pid}`,
-    leaderElect: bool('leader-elect'),
-    leaseName: required('lease-name'),
-    leaseDurationSeconds: lease,
-    renewDeadlineMs: renew * 1000,
-    retryPeriodMs: retry * 1000,
-    workers: int('workers', 1, 256),
-    qps: num('qps', 0.1, 10_000),
-    burst: int('burst', 1, 100_000),
-    healthPort: int('health-port', 0, 65535),
-    metricsPort: int('metrics-port', 0, 65535),
-    bindHost: required('bind-host'),
+}
+
+/** The health and metrics ports and the log level. */
+function servingSettings(r: FlagReader, logLevel: string): Settings<'healthPort' | 'metricsPort' | 'bindHost' | 'logLevel'> {
+  return {
+    healthPort: r.int('health-port', 0, 65535),
+    metricsPort: r.int('metrics-port', 0, 65535),
+    bindHost: r.required('bind-host'),
     logLevel: logLevel as OperatorConfig['logLevel'],
-    cacheDir: required('cache-dir'),
-    maxArtifactBytes: int('max-artifact-bytes', 1, Number.MAX_SAFE_INTEGER),
-    cacheMaxBytes: int('cache-max-bytes', 0, Number.MAX_SAFE_INTEGER),
-    trustedHosts: list('trusted-hosts'),
-    fileRoots: list('file-roots'),
-    allowAmbientCredentials: bool('allow-ambient-credentials'),
-    validationWorkers: int('validation-workers', 1, 64),
-    workerMemoryMiB: int('worker-memory-mib', 64, 1_048_576),
-    validationTimeoutSeconds: int('validation-timeout', 1, 86_400),
-    prometheusUrl: prometheusUrl || undefined,
-    prometheusUrls,
-    prometheusTimeoutMs: num('prometheus-timeout', 0.1, 3600) * 1000,
-    prometheusMaxResponseBytes: int('prometheus-max-response-bytes', 1024, 1024 ** 3),
-    reconcileDeadlineMs: num('reconcile-deadline', 0.1, 86_400) * 1000,
-    foldWaitMs: num('fold-wait', 0, 60) * 1000,
-    rollbackHistory: int('rollback-history', 1, 100),
-    resyncSeconds: int('resync', 10, 86_400),
-    jobAttempts: int('job-attempts', 1, 1000),
-    jobRetryDelayMs: num('job-retry-delay', 0.01, 3600) * 1000,
-    jobRetryMaxDelayMs: num('job-retry-max-delay', 0.01, 86_400) * 1000,
-    validationRunner: runner as OperatorConfig['validationRunner'],
-    validationJobImage: raw('validation-job-image') ?? '',
-    validationJobRequests: quantities('validation-job-requests'),
-    validationJobLimits: quantities('validation-job-limits'),
-    validationJobTtlSeconds: int('validation-job-ttl', 0, 31_536_000),
-    validationJobWorkDirSize: required('validation-job-work-size'),
-    ...(pullPolicy ? { validationJobPullPolicy: pullPolicy as OperatorConfig['validationJobPullPolicy'] } : {}),
-    validationJobsMax: int('validation-jobs-max', 0, 10_000),
-    validationJobsMaxPerNamespace: int('validation-jobs-max-per-namespace', 0, 10_000),
   };
-  if (cfg.validationRunner === 'Job' && !cfg.validationJobImage) problems.push(`${where('validation-runner')} is Job but ${where('validation-job-image')} is empty: give the image validation Jobs run`);
-  if (valid('job-retry-delay', 'job-retry-max-delay') && cfg.jobRetryMaxDelayMs < cfg.jobRetryDelayMs) {
-    problems.push(`${where('job-retry-max-delay')} (${cfg.jobRetryMaxDelayMs / 1000}) must not be shorter than ${where('job-retry-delay')} (${cfg.jobRetryDelayMs / 1000})`);
+}
+
+/** Downloads and in-process validation. */
+function fetchSettings(r: FlagReader): Settings<'cacheDir' | 'maxArtifactBytes' | 'cacheMaxBytes' | 'trustedHosts' | 'fileRoots' | 'allowAmbientCredentials' | 'validationWorkers' | 'workerMemoryMiB' | 'validationTimeoutSeconds'> {
+  return {
+    cacheDir: r.required('cache-dir'),
+    maxArtifactBytes: r.int('max-artifact-bytes', 1, Number.MAX_SAFE_INTEGER),
+    cacheMaxBytes: r.int('cache-max-bytes', 0, Number.MAX_SAFE_INTEGER),
+    trustedHosts: r.list('trusted-hosts'),
+    fileRoots: r.list('file-roots'),
+    allowAmbientCredentials: r.bool('allow-ambient-credentials'),
+    validationWorkers: r.int('validation-workers', 1, 64),
+    workerMemoryMiB: r.int('worker-memory-mib', 64, 1_048_576),
+    validationTimeoutSeconds: r.int('validation-timeout', 1, 86_400),
+  };
+}
+
+/** The live guard's Prometheus, the reconcile loop and the retries of transient failures. */
+function reconcileSettings(r: FlagReader, c: ReturnType<typeof choices>): Settings<'prometheusUrl' | 'prometheusUrls' | 'prometheusTimeoutMs' | 'prometheusMaxResponseBytes' | 'reconcileDeadlineMs' | 'foldWaitMs' | 'rollbackHistory' | 'resyncSeconds' | 'jobAttempts' | 'jobRetryDelayMs' | 'jobRetryMaxDelayMs'> {
+  return {
+    prometheusUrl: c.prometheusUrl || undefined,
+    prometheusUrls: c.prometheusUrls,
+    prometheusTimeoutMs: r.num('prometheus-timeout', 0.1, 3600) * 1000,
+    prometheusMaxResponseBytes: r.int('prometheus-max-response-bytes', 1024, 1024 ** 3),
+    reconcileDeadlineMs: r.num('reconcile-deadline', 0.1, 86_400) * 1000,
+    foldWaitMs: r.num('fold-wait', 0, 60) * 1000,
+    rollbackHistory: r.int('rollback-history', 1, 100),
+    resyncSeconds: r.int('resync', 10, 86_400),
+    jobAttempts: r.int('job-attempts', 1, 1000),
+    jobRetryDelayMs: r.num('job-retry-delay', 0.01, 3600) * 1000,
+    jobRetryMaxDelayMs: r.num('job-retry-max-delay', 0.01, 86_400) * 1000,
+  };
+}
+
+/** Where validation runs and the validation Job's pod template. */
+function jobSettings(r: FlagReader, c: ReturnType<typeof choices>): Settings<'validationRunner' | 'validationJobImage' | 'validationJobRequests' | 'validationJobLimits' | 'validationJobTtlSeconds' | 'validationJobWorkDirSize' | 'validationJobPullPolicy' | 'validationJobsMax' | 'validationJobsMaxPerNamespace'> {
+  return {
+    validationRunner: c.runner as OperatorConfig['validationRunner'],
+    validationJobImage: r.raw('validation-job-image') ?? '',
+    validationJobRequests: r.quantities('validation-job-requests'),
+    validationJobLimits: r.quantities('validation-job-limits'),
+    validationJobTtlSeconds: r.int('validation-job-ttl', 0, 31_536_000),
+    validationJobWorkDirSize: r.required('validation-job-work-size'),
+    ...(c.pullPolicy ? { validationJobPullPolicy: c.pullPolicy as OperatorConfig['validationJobPullPolicy'] } : {}),
+    validationJobsMax: r.int('validation-jobs-max', 0, 10_000),
+    validationJobsMaxPerNamespace: r.int('validation-jobs-max-per-namespace', 0, 10_000),
+  };
+}
+
+/** Checks between settings that each parsed: a Job runner needs an image, the retry delays an order. */
+function crossChecks(r: FlagReader, cfg: OperatorConfig): void {
+  if (cfg.validationRunner === 'Job' && !cfg.validationJobImage) r.problems.push(`${r.where('validation-runner')} is Job but ${r.where('validation-job-image')} is empty: give the image validation Jobs run`);
+  if (r.valid('job-retry-delay', 'job-retry-max-delay') && cfg.jobRetryMaxDelayMs < cfg.jobRetryDelayMs) {
+    r.problems.push(`${r.where('job-retry-max-delay')} (${cfg.jobRetryMaxDelayMs / 1000}) must not be shorter than ${r.where('job-retry-delay')} (${cfg.jobRetryDelayMs / 1000})`);
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** The configuration from argv and the environment; every problem at once in a ConfigError. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  const r = new FlagReader(parseFlags(argv), env);
+  // Each group adds its problems in turn, so they are listed in the same order every time.
+  const c = choices(r);
+  const times = leaseTimes(r);
+  const cfg: OperatorConfig = {
+    ...clusterSettings(r, times),
+    ...servingSettings(r, c.logLevel),
+    ...fetchSettings(r),
+    ...reconcileSettings(r, c),
+    ...jobSettings(r, c),
+  };
+  crossChecks(r, cfg);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
   return cfg;
 }

@@ -1,5 +1,5 @@
 // What one request may cost the server, with the defaults the env settings override
-// (src/server/config.ts; docs/inference-server.md, "Limits"). No imports, so config.ts stays
+// (src/server/settings.ts; docs/inference-server.md, "Limits"). No imports, so settings.ts stays
 // free of onnxruntime.
 
 /** What one request body may hold; each refusal names the setting that raises it. */

@@ -1,8 +1,10 @@
 // The Open Inference Protocol (KServe v2) request and response bodies, and the outcomes body:
 // parsing and validation only, no sockets and no sessions, so every refusal is unit-tested.
 // Each refusal is a BadRequest naming the field (or the limit and the setting that raises it).
+// Pure: an input is parsed into plain typed arrays and a shape (TensorData); the caller makes
+// the onnxruntime tensors (served-model.ts), so loading this module loads no onnxruntime.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { tensor, type Tensor, type TensorInfo, type TensorType } from '../onnx/session.js';
+import type { Tensor, TensorInfo, TensorType } from '../onnx/session.js';
 import { DEFAULT_LIMITS, type RequestLimits } from './limits.js';
 
 export class BadRequest extends Error {
@@ -100,7 +102,19 @@ export function flattenData(field: string, data: unknown, maxDepth: number, maxC
   return out;
 }
 
-function tensorFromRequest(field: string, info: TensorInfo, shape: number[], data: unknown[]): Tensor {
+/** An input tensor as plain data: what onnxruntime's Tensor is made from (type, data, dims). */
+export interface TensorData {
+  type: TensorType;
+  data: Tensor['data'];
+  dims: number[];
+}
+
+/** A tensor as the response reads it: onnxruntime's Tensor, or TensorData. */
+export type TensorView = Pick<Tensor, 'type' | 'data' | 'dims'>;
+
+const tensor = (type: TensorType, data: Tensor['data'], dims: number[]): TensorData => ({ type, data, dims });
+
+function tensorFromRequest(field: string, info: TensorInfo, shape: number[], data: unknown[]): TensorData {
   const type = info.type as TensorType;
   const numbers = (check: (n: number) => boolean, what: string): number[] =>
     data.map((v, i) => {
@@ -142,7 +156,7 @@ function tensorFromRequest(field: string, info: TensorInfo, shape: number[], dat
   }
 }
 
-export function tensorToJson(t: Tensor): unknown[] {
+export function tensorToJson(t: Pick<TensorView, 'type' | 'data'>): unknown[] {
   const data = t.data as ArrayLike<unknown>;
   const out: unknown[] = new Array(data.length);
   for (let i = 0; i < data.length; i += 1) {
@@ -183,7 +197,7 @@ function checkShape(field: string, info: TensorInfo, shape: unknown): number[] {
   return shape as number[];
 }
 
-function parseInput(raw: unknown, field: string, sig: Signature, modelName: string, limits: RequestLimits): { info: TensorInfo; tensor: Tensor } {
+function parseInput(raw: unknown, field: string, sig: Signature, modelName: string, limits: RequestLimits): { info: TensorInfo; tensor: TensorData } {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BadRequest(`${field} must be an object.`);
   const input = raw as Record<string, unknown>;
   if (typeof input.name !== 'string') throw new BadRequest(`${field}.name must be a string.`);
@@ -214,10 +228,10 @@ function parseOutputs(outputs: unknown, sig: Signature): string[] {
 }
 
 /** An inference request body as the session's feeds and the outputs to answer with. */
-export function parseInferRequest(body: Record<string, unknown>, sig: Signature, modelName: string, limits: RequestLimits = DEFAULT_LIMITS): { feeds: Record<string, Tensor>; wanted: string[] } {
+export function parseInferRequest(body: Record<string, unknown>, sig: Signature, modelName: string, limits: RequestLimits = DEFAULT_LIMITS): { feeds: Record<string, TensorData>; wanted: string[] } {
   const inputs = body.inputs;
   if (!Array.isArray(inputs) || inputs.length === 0) throw new BadRequest('inputs must be a non-empty array.');
-  const feeds: Record<string, Tensor> = {};
+  const feeds: Record<string, TensorData> = {};
   inputs.forEach((raw: unknown, i) => {
     const field = `inputs[${i}]`;
     const { info, tensor: t } = parseInput(raw, field, sig, modelName, limits);
@@ -227,6 +241,34 @@ export function parseInferRequest(body: Record<string, unknown>, sig: Signature,
   const missing = sig.inputs.filter((t) => !feeds[t.name]).map((t) => t.name);
   if (missing.length > 0) throw new BadRequest(`inputs is missing ${missing.map((n) => `"${n}"`).join(', ')}.`);
   return { feeds, wanted: parseOutputs(body.outputs, sig) };
+}
+
+/** The model metadata body (GET /v2/models/{name}): its tensors in v2 names, -1 for a dynamic dimension. */
+export function metadataBody(modelName: string, modelVersion: string, sig: Signature, digest: string | undefined): Record<string, unknown> {
+  const describe = (t: TensorInfo) => ({ name: t.name, datatype: v2Datatype(t.type), shape: t.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) });
+  return {
+    name: modelName,
+    versions: [modelVersion],
+    platform: 'onnxruntime',
+    inputs: sig.inputs.map(describe),
+    outputs: sig.outputs.map(describe),
+    // The digest of the bytes loaded, so a rollout can be checked from outside the pod.
+    parameters: { digest },
+  };
+}
+
+/** The inference response body: the wanted outputs, and the request's id if it gave one. */
+export function inferResponse(modelName: string, modelVersion: string, wanted: string[], results: Record<string, TensorView>, id: unknown): Record<string, unknown> {
+  const response: Record<string, unknown> = {
+    model_name: modelName,
+    model_version: modelVersion,
+    outputs: wanted.map((name) => {
+      const t = results[name] as TensorView;
+      return { name, datatype: v2Datatype(t.type), shape: [...t.dims], data: tensorToJson(t) };
+    }),
+  };
+  if (typeof id === 'string') response.id = id;
+  return response;
 }
 
 const sha = (s: string): Buffer => createHash('sha256').update(s).digest();
