@@ -76,6 +76,7 @@ export const PURE = [
   'src/validation/output-choice.ts', // which output the holdout gate scores
   'src/validation/regression-gate.ts', // gate 4's evidence gathered, its verdict, message and summary
   'src/validation/regression-judge.ts', // the regression gate's verdict
+  'src/validation/worker-protocol.ts', // the pool/worker IPC messages and the typed-array encoding
 ];
 
 /**

@@ -14,7 +14,7 @@ import { chooseOutput } from './output-choice.js';
 import { DatasetError, readHoldout, sliceBatch } from './dataset.js';
 import type { HoldoutData, HoldoutInput } from './dataset.js';
 import { REASONS } from '../api/reasons.js';
-import { encodeArray } from './worker-pool.js';
+import { encodeArray } from './worker-protocol.js';
 import type {
   BenchmarkBatch,
   BenchmarkJob,
@@ -30,7 +30,7 @@ import type {
   WorkerRelease,
   WorkerReply,
   WorkerRequest,
-} from './worker-pool.js';
+} from './worker-protocol.js';
 
 class JobError extends Error {
   constructor(readonly reason: string, message: string, readonly terminal = true) {
