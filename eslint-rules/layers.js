@@ -77,6 +77,7 @@ export const PURE = [
   'src/validation/regression-gate.ts', // gate 4's evidence gathered, its verdict, message and summary
   'src/validation/regression-judge.ts', // the regression gate's verdict
   'src/validation/worker-protocol.ts', // the pool/worker IPC messages and the typed-array encoding
+  'src/validation/worker/job-error.ts', // a worker job's error (reason, message, terminal) and its first line
 ];
 
 /**
