@@ -21,7 +21,7 @@ import type {
 import { StageError } from './contract.js';
 import { NOT_RUN_AFTER_ARCHITECTURE, outcome, stageResult, validationReport } from './gate-outcome.js';
 import type { GateOutcome } from './gate-outcome.js';
-import { EMPTY_HOLDOUT, judgeHoldout, scoreHoldout } from './holdout-gate.js';
+import { EMPTY_HOLDOUT, judgeHoldout } from './holdout-gate.js';
 import { ambientCredentials } from '../fetch/ambient.js';
 import { ArtifactFetcher, type FetcherOptions, type StoreRef } from '../fetch/index.js';
 import { inspectModelFile } from './onnx-model.js';
@@ -334,6 +334,7 @@ export class OnnxValidator implements CheckpointValidator {
       ...(baselineFile ? { baseline: baselineFile.path } : {}),
       ...(holdout.outputName ? { outputName: holdout.outputName } : {}),
       task: holdout.task,
+      score: true,
       ...(baselineFile
         ? { compare: { task: holdout.task, metrics: criticalMetricsFor(holdout.task, regression?.criticalMetrics), resamples: regression?.bootstrapResamples ?? DEFAULT_RESAMPLES, confidence: regression?.confidence ?? DEFAULT_CONFIDENCE, seed: this.options.bootstrapSeed ?? 1 } }
         : {}),
@@ -348,10 +349,9 @@ export class OnnxValidator implements CheckpointValidator {
       record(g, 'holdout', EMPTY_HOLDOUT, t0);
       return;
     }
-    const tm = performance.now();
-    const score = scoreHoldout(holdout.task, ev);
-    const metricsMs = performance.now() - tm;
-    const judged = judgeHoldout(holdout, ev, score, metricsMs);
+    // The worker scored the candidate (off this event loop) since the job asked it to.
+    if (!ev.score) throw new StageError(REASONS.ValidatorCrashed, 'The validation worker returned no holdout score; this is a bug in modelgate, please report it.', false, 'holdout');
+    const judged = judgeHoldout(holdout, ev, ev.score, ev.timingsMs?.metrics ?? 0);
     g.full.holdout = judged.record;
     record(g, 'holdout', judged.outcome, t0);
   }

@@ -5,6 +5,7 @@
 import type { BenchmarkInputSpec, HoldoutTask } from '../api/types.js';
 import type { PairedMetricResult } from '../math/evidence.js';
 import type { TensorInfo } from '../onnx/session.js';
+import type { HoldoutScore } from './holdout-gate.js';
 
 
 export interface EncodedArray {
@@ -40,6 +41,11 @@ export interface EvaluateJob {
   compare?: CompareRequest;
   /** Holdout task: picks the output by what it holds (probabilities for classification). */
   task?: HoldoutTask;
+  /**
+   * Score the candidate here (gate 2's metrics, success rate and latency; needs task): the AUC
+   * sweeps and sorts of 10,000 samples take tens of milliseconds, off the operator's thread.
+   */
+  score?: boolean;
 }
 
 export interface CompareRequest {
@@ -110,6 +116,8 @@ export interface EvaluateTimings {
   sessions: number;
   batches: number;
   compare: number;
+  /** Scoring the candidate (when the job asked for it). */
+  metrics?: number;
   total: number;
 }
 
@@ -122,6 +130,8 @@ export interface EvaluateResultWire {
   candidate: ModelRunWire;
   baseline?: ModelRunWire;
   comparison?: CompareResult;
+  /** The candidate's holdout score, when the job asked for it and a sample ran. */
+  score?: HoldoutScore;
 }
 
 export interface BenchmarkBatch {
@@ -169,6 +179,8 @@ export interface EvaluateResult {
   candidate: ModelRun;
   baseline?: ModelRun;
   comparison?: CompareResult;
+  /** The candidate's holdout score, when the job asked for it and a sample ran. */
+  score?: HoldoutScore;
   /** onnxruntime's own log lines from this job (its stderr), for the report. */
   runtimeLog?: string[];
 }
@@ -257,6 +269,7 @@ export function decodeResult(job: WorkerJob, result: unknown): unknown {
   };
   if (w.baseline) out.baseline = decodeRun(w.baseline);
   if (w.comparison) out.comparison = w.comparison;
+  if (w.score) out.score = w.score;
   if (w.timingsMs) out.timingsMs = w.timingsMs;
   return out;
 }

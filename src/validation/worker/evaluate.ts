@@ -13,6 +13,9 @@ import { chooseOutput } from '../output-choice.js';
 import { sliceBatch } from '../dataset.js';
 import type { HoldoutData, HoldoutInput } from '../dataset.js';
 import { REASONS } from '../../api/reasons.js';
+import { StageError } from '../contract.js';
+import { scoreHoldout } from '../holdout-gate.js';
+import type { HoldoutScore } from '../holdout-gate.js';
 import { encodeArray } from '../worker-protocol.js';
 import type { CompareRequest, CompareResult, EvaluateJob, EvaluateResultWire, ModelRunWire } from '../worker-protocol.js';
 import { castInputs, feedsFor, mapInputs } from './feeds.js';
@@ -172,10 +175,27 @@ export async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined):
     if (accs[1]) result.baseline = wire(accs[1]);
     if (accs[1] && job.compare && result.count > 0) result.comparison = compare(job.compare, accs[0]!, accs[1], labels, labelWidth);
     const t4 = performance.now();
-    result.timingsMs = { dataset: t1 - t0, sessions: t2 - t1, batches: t3 - t2, compare: t4 - t3, total: t4 - t0 };
+    if (job.score && job.task && result.count > 0) result.score = score(job.task, accs[0]!, result, labels, labelWidth);
+    const t5 = performance.now();
+    result.timingsMs = { dataset: t1 - t0, sessions: t2 - t1, batches: t3 - t2, compare: t4 - t3, ...(result.score ? { metrics: t5 - t4 } : {}), total: t5 - t0 };
     return result;
   } finally {
     for (const a of accs) await closeUnlessKept(scope, a.info);
+  }
+}
+
+/**
+ * Gate 2's score of the candidate, computed here rather than on the operator's event loop (the
+ * same pure scoreHoldout). Labels that do not fit the task fail the job with the gate's own
+ * terminal reason and message.
+ */
+function score(task: NonNullable<EvaluateJob['task']>, cand: RunAcc, at: { count: number; batchSize: number }, labels: Float64Array, labelWidth: number): HoldoutScore {
+  const candidate = { outputName: cand.info.outputName, sessionMs: cand.info.ms, predictions: cand.predictions ?? new Float64Array(0), rowSize: cand.rowSize, ok: cand.ok, latencyMs: cand.latency, errors: cand.errors };
+  try {
+    return scoreHoldout(task, { count: at.count, batchSize: at.batchSize, labels, labelWidth, candidate });
+  } catch (err) {
+    if (err instanceof StageError) throw new JobError(err.reason, err.message, err.terminal);
+    throw err;
   }
 }
 

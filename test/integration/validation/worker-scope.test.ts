@@ -5,6 +5,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { StageError } from '../../../src/validation/contract.js';
 import { WorkerPool } from '../../../src/validation/worker-pool.js';
+import { scoreHoldout } from '../../../src/validation/holdout-gate.js';
 import type { EvaluateJob } from '../../../src/validation/worker-pool.js';
 import { classificationData, classifierModel, holdoutJsonl, randomWeights, tempDir, weightsOnlyUpdate, writeArtifact } from '../../harness/models.js';
 import type { WrittenFile } from '../../harness/models.js';
@@ -60,6 +61,19 @@ describe('WorkerPool.scope (real onnxruntime workers)', function () {
     } finally {
       scope.release();
     }
+  });
+
+  it('scores the candidate in the worker when asked (off the operator\'s event loop): the same score as scoreHoldout on what it returned', async () => {
+    const plain = await pool.run(evaluateJob());
+    assert.equal(plain.score, undefined, 'no score unless the job asks for it');
+    assert.equal(plain.timingsMs?.metrics, undefined);
+    const ev = await pool.run({ ...evaluateJob(), score: true });
+    assert.ok(ev.score, 'the worker returned a score');
+    assert.deepEqual(ev.score, scoreHoldout('classification', ev));
+    assert.ok(ev.score.metrics.accuracy! > 0.5, `accuracy ${ev.score.metrics.accuracy}`);
+    assert.ok(typeof ev.timingsMs?.metrics === 'number' && ev.timingsMs.metrics >= 0);
+    // Labels that do not fit the task fail the job with the gate's own terminal reason.
+    await assert.rejects(pool.run({ ...evaluateJob(), baseline: undefined, compare: undefined, task: 'regression', score: true }), (err: unknown) => err instanceof StageError && err.reason === 'DatasetInvalid' && err.terminal && /do not fit task regression/.test(err.message));
   });
 
   it('a released scope keeps nothing: the next scope reads the dataset again', async () => {
