@@ -17,7 +17,7 @@ import { StageError } from '../contract.js';
 import { scoreHoldout } from '../holdout-gate.js';
 import type { HoldoutScore } from '../holdout-gate.js';
 import { encodeArray } from '../worker-protocol.js';
-import type { CompareRequest, CompareResult, EvaluateJob, EvaluateResultWire, ModelRunWire } from '../worker-protocol.js';
+import type { CompareRequest, CompareResult, EvaluateJob, EvaluateResultWire, ModelRun, ModelRunWire } from '../worker-protocol.js';
 import { castInputs, feedsFor, mapInputs } from './feeds.js';
 import { firstLine, JobError } from './job-error.js';
 import { closeUnlessKept, loadDatasetIn, open, openIn } from './scope-cache.js';
@@ -90,19 +90,25 @@ async function runBatch(acc: RunAcc, inputs: Record<string, HoldoutInput>, start
 }
 
 /** A model's run as it travels back to the pool. */
-function wire(acc: RunAcc): ModelRunWire {
-  const w: ModelRunWire = {
+/** A run as the protocol's ModelRun: what the gate scores, and what goes on the wire encoded. */
+function runOf(acc: RunAcc): ModelRun {
+  const r: ModelRun = {
     outputName: acc.info.outputName,
     sessionMs: acc.info.ms,
     ...(acc.info.reused ? { sessionReused: true } : {}),
-    predictions: encodeArray(acc.predictions ?? new Float64Array(0)),
+    predictions: acc.predictions ?? new Float64Array(0),
     rowSize: acc.rowSize,
-    ok: encodeArray(acc.ok),
-    latencyMs: encodeArray(acc.latency),
+    ok: acc.ok,
+    latencyMs: acc.latency,
     errors: acc.errors,
   };
-  if (acc.firstError !== undefined) w.firstError = acc.firstError;
-  return w;
+  if (acc.firstError !== undefined) r.firstError = acc.firstError;
+  return r;
+}
+
+function wire(acc: RunAcc): ModelRunWire {
+  const r = runOf(acc);
+  return { ...r, predictions: encodeArray(r.predictions), ok: encodeArray(r.ok), latencyMs: encodeArray(r.latencyMs) };
 }
 
 /** The rows of the chosen samples: scalars as one array, wider rows as views. */
@@ -190,9 +196,8 @@ export async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined):
  * terminal reason and message.
  */
 function score(task: NonNullable<EvaluateJob['task']>, cand: RunAcc, at: { count: number; batchSize: number }, labels: Float64Array, labelWidth: number): HoldoutScore {
-  const candidate = { outputName: cand.info.outputName, sessionMs: cand.info.ms, predictions: cand.predictions ?? new Float64Array(0), rowSize: cand.rowSize, ok: cand.ok, latencyMs: cand.latency, errors: cand.errors };
   try {
-    return scoreHoldout(task, { count: at.count, batchSize: at.batchSize, labels, labelWidth, candidate });
+    return scoreHoldout(task, { count: at.count, batchSize: at.batchSize, labels, labelWidth, candidate: runOf(cand) });
   } catch (err) {
     if (err instanceof StageError) throw new JobError(err.reason, err.message, err.terminal);
     throw err;
