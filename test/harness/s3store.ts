@@ -2,11 +2,11 @@
 // Go module proxy at the version in tools/seaweedfs/go.mod) with an identities file, on loopback
 // ports in a temp dir removed at stop. Tests put objects with the AWS SDK's own S3 client.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureBuilt, pinnedVersion } from './buildlock.js';
-import { freePort, startProcess, stopProcess, waitFor } from './process.js';
+import { freePort, GiveUp, startProcess, stopProcess, waitFor } from './process.js';
 
 export const SEAWEEDFS_MODULE = 'github.com/seaweedfs/seaweedfs';
 
@@ -35,7 +35,30 @@ export interface S3Store {
   logPath: string;
 }
 
+/** Thrown when weed exits before its gateway answers: with fresh ports a second try may work. */
+class WeedExited extends GiveUp {}
+
+/** The last lines of a log, for an error message (the temp dir is gone after stop). */
+function tail(file: string, lines = 15): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n') : '(no log)';
+}
+
+/**
+ * Starts SeaweedFS. Its eight ports are picked free, then bound by weed a moment later: on a
+ * busy machine another process can take one in between, and weed exits at once (255). That
+ * exit is retried with fresh ports, twice; any other failure is not.
+ */
 export async function startS3Store(): Promise<S3Store> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startS3StoreOnce();
+    } catch (err) {
+      if (!(err instanceof WeedExited) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startS3StoreOnce(): Promise<S3Store> {
   const weed = ensureSeaweedfs();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'modelgate-s3-'));
   const admin = { accessKeyId: 'MGADMINKEY0000000001', secretAccessKey: 'mg-admin-secret-0000000000000000000000' };
@@ -73,7 +96,7 @@ export async function startS3Store(): Promise<S3Store> {
   try {
     // Ready when the S3 gateway answers a signed request (it refuses until the filer is up).
     await waitFor('the SeaweedFS S3 gateway', async () => {
-      if (proc.child.exitCode !== null) throw new Error(`weed exited with ${proc.child.exitCode}; see ${logPath}`);
+      if (proc.child.exitCode !== null) throw new WeedExited(`weed exited with ${proc.child.exitCode}; the end of ${logPath}:\n${tail(logPath)}`);
       try {
         await client.send(new CreateBucketCommand({ Bucket: 'modelgate-probe' }));
         return true;
@@ -82,8 +105,10 @@ export async function startS3Store(): Promise<S3Store> {
       }
     }, 90_000, 500);
   } catch (err) {
+    // The log's end goes into the error before stop removes the temp dir.
+    const e = err instanceof GiveUp ? err : new Error(`${(err as Error).message}\nthe end of ${logPath}:\n${tail(logPath)}`);
     await stop();
-    throw err;
+    throw e;
   }
   return {
     endpoint, region, admin, reader, client, logPath, stop,
