@@ -7,7 +7,7 @@
 //                            [--ocr-samples 1000] [--no-ocr] [--batch 16] [--baseline-runs 1]
 import { rmSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { classificationData, classifierModel, holdoutJsonl, randomWeights, rng, tempDir, weightsOnlyUpdate, writeArtifact, toWeights, type WrittenFile } from '../test/harness/models.js';
 import { encodeNpz } from '../test/harness/datasets.js';
 import { readFile } from 'node:fs/promises';
@@ -20,6 +20,34 @@ import type { ValidationReport, ValidationRequest } from '../src/validation/cont
 import type { HoldoutGateSpec as HoldoutSpec } from '../src/api/types.js';
 import { log, median, numFlag, round, sleep, table, writeResult } from './lib.js';
 import { repoRoot } from '../test/harness/binaries.js';
+
+/**
+ * Runs fn while sampling the event loop's delay every 10 ms into each histogram, as
+ * monitorEventLoopDelay does (a timer, and how late it fires), but started fresh each time:
+ * that monitor, disabled and enabled again, records the whole gap between as one delay (Node 20
+ * and 24 both: enable, disable, 300 ms idle, enable gives a 320 ms sample), so the bare runs
+ * between pipeline runs showed up as stalls of the validator's loop. Its histograms cannot be
+ * merged either (RecordableHistogram.add refuses them).
+ */
+async function withLoopDelay<T>(into: RecordableHistogram[], fn: () => Promise<T>): Promise<T> {
+  const everyNs = 10e6;
+  let last = process.hrtime.bigint();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    const now = process.hrtime.bigint();
+    const delay = Math.max(1, Math.round(Number(now - last) - everyNs));
+    for (const h of into) h.record(delay);
+    last = now;
+    timer = setTimeout(tick, everyNs / 1e6);
+  };
+  timer = setTimeout(tick, everyNs / 1e6);
+  try {
+    return await fn();
+  } finally {
+    await sleep(50); // a blocked loop is recorded only once the timer runs again
+    clearTimeout(timer);
+  }
+}
 
 const runs = numFlag('runs', 5);
 const samples = numFlag('samples', 10_000);
@@ -216,7 +244,7 @@ async function main(): Promise<void> {
   const validator = new OnnxValidator({ cacheDir, fileRoots: [dir], workers: 1, evalBatchSize: batch, maxArtifactBytes: 4 * 1024 ** 3, workerMemoryMiB: 4096 });
   await validator.start();
   const results: Array<Record<string, unknown>> = [];
-  const eldAll = monitorEventLoopDelay({ resolution: 10 });
+  const eldAll = createHistogram();
   try {
     log(`writing models and datasets (${samples} samples, ${features} features, ${classes} classes${withOcr ? `; PP-OCR cls with ${ocrSamples} samples` : ''})`);
     const cases = await makeCases(dir);
@@ -226,16 +254,11 @@ async function main(): Promise<void> {
       const pipe: PipelineRun[] = [];
       const bare: Array<{ loopMs: number; sessionMs: number }> = [];
       const script: ScriptRun[] = [];
-      const eld = monitorEventLoopDelay({ resolution: 10 });
+      const eld = createHistogram();
       for (let r = 0; r < runs; r++) {
         // Alternate the order so drift on a noisy machine favours neither side.
         const doPipe = async (): Promise<void> => {
-          eld.enable();
-          eldAll.enable();
-          pipe.push(await pipelineRun(validator, c, false));
-          await sleep(50); // let the histogram record the delay of the last synchronous stretch
-          eld.disable();
-          eldAll.disable();
+          pipe.push(await withLoopDelay([eld, eldAll], () => pipelineRun(validator, c, false)));
         };
         // The script first: right after the warm loop it would find this process's onnxruntime,
         // caches and JIT warmed for the same model, which the pipeline's worker never is.
@@ -253,15 +276,10 @@ async function main(): Promise<void> {
       }
       // With a baseline: the evaluation runs both models and the regression gate bootstraps on
       // the validator's (the operator's) event loop: the delay figure that matters most.
-      const eldBase = monitorEventLoopDelay({ resolution: 10 });
+      const eldBase = createHistogram();
       const withBase: PipelineRun[] = [];
       for (let r = 0; r < numFlag('baseline-runs', 1); r++) {
-        eldBase.enable();
-        eldAll.enable();
-        withBase.push(await pipelineRun(validator, c, true));
-        await sleep(50); // a blocked loop is recorded only once the timer runs again
-        eldBase.disable();
-        eldAll.disable();
+        withBase.push(await withLoopDelay([eldBase, eldAll], () => pipelineRun(validator, c, true)));
       }
       const holdoutMs = median(pipe.map((p) => p.stageMs.holdout!));
       const loopMs = median(bare.map((b) => b.loopMs));
