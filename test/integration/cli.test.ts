@@ -36,9 +36,13 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
     const childEnv: NodeJS.ProcessEnv = { ...process.env, KUBECONFIG: '/nonexistent/kubeconfig', HOME: '/nonexistent', ...env };
     delete childEnv.MODELGATE_DEBUG;
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: childEnv, maxBuffer: 16 << 20, timeout: 120_000 }, (err, stdout, stderr) => {
+    // Well under the suite's 120 s: a command that hangs fails its own assertion, named with its
+    // arguments and what it printed, instead of timing the whole test out with no clue (a CI run
+    // once timed out here, on a test that takes 8-11 s).
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: childEnv, maxBuffer: 16 << 20, timeout: 45_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      resolve({ code, stdout, stderr });
+      const killed = err && (err as { killed?: boolean }).killed ? `\n[killed after 45 s: modelgate ${args.join(' ')}]` : '';
+      resolve({ code, stdout, stderr: stderr + killed });
     });
   });
 }
