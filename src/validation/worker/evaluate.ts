@@ -89,7 +89,6 @@ async function runBatch(acc: RunAcc, inputs: Record<string, HoldoutInput>, start
   }
 }
 
-/** A model's run as it travels back to the pool. */
 /** A run as the protocol's ModelRun: what the gate scores, and what goes on the wire encoded. */
 function runOf(acc: RunAcc): ModelRun {
   const r: ModelRun = {
@@ -106,6 +105,7 @@ function runOf(acc: RunAcc): ModelRun {
   return r;
 }
 
+/** A model's run as it travels back to the pool. */
 function wire(acc: RunAcc): ModelRunWire {
   const r = runOf(acc);
   return { ...r, predictions: encodeArray(r.predictions), ok: encodeArray(r.ok), latencyMs: encodeArray(r.latencyMs) };
