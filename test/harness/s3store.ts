@@ -44,9 +44,10 @@ function tail(file: string, lines = 15): string {
 }
 
 /**
- * Starts SeaweedFS. Its eight ports are picked free, then bound by weed a moment later: on a
- * busy machine another process can take one in between, and weed exits at once (255). That
- * exit is retried with fresh ports, twice; any other failure is not.
+ * Starts SeaweedFS. Its eight ports are picked free, then bound by weed a moment later, so on a
+ * busy machine another process may take one in between (the likely cause of a CI run's weed
+ * exiting at once with 255; its log was gone, so unconfirmed). An exit before the gateway
+ * answers is retried with fresh ports, twice; any other failure is not.
  */
 export async function startS3Store(): Promise<S3Store> {
   for (let attempt = 1; ; attempt++) {

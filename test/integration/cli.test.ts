@@ -31,6 +31,9 @@ interface Run {
   stderr: string;
 }
 
+/** How long one CLI command may run before the test kills it and says which. */
+const CLI_TIMEOUT_S = 45;
+
 /** Runs `modelgate <args>` as a child process; KUBECONFIG is cleared unless `env` sets it. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
@@ -39,9 +42,9 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
     // Well under the suite's 120 s: a command that hangs fails its own assertion, named with its
     // arguments and what it printed, instead of timing the whole test out with no clue (a CI run
     // once timed out here, on a test that takes 8-11 s).
-    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: childEnv, maxBuffer: 16 << 20, timeout: 45_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: childEnv, maxBuffer: 16 << 20, timeout: CLI_TIMEOUT_S * 1000 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
-      const killed = err && (err as { killed?: boolean }).killed ? `\n[killed after 45 s: modelgate ${args.join(' ')}]` : '';
+      const killed = err && (err as { killed?: boolean }).killed ? `\n[killed after ${CLI_TIMEOUT_S} s: modelgate ${args.join(' ')}]` : '';
       resolve({ code, stdout, stderr: stderr + killed });
     });
   });
