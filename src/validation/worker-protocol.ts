@@ -114,6 +114,8 @@ export interface ModelRunWire {
 export interface EvaluateTimings {
   dataset: number;
   sessions: number;
+  /** The untimed first batch through each model (evaluate.ts warmUp), before the timed ones. */
+  warmup: number;
   batches: number;
   compare: number;
   /** Scoring the candidate (when the job asked for it). */

@@ -76,6 +76,18 @@ describe('WorkerPool.scope (real onnxruntime workers)', function () {
     await assert.rejects(pool.run({ ...evaluateJob(), baseline: undefined, compare: undefined, task: 'regression', score: true }), (err: unknown) => err instanceof StageError && err.reason === 'DatasetInvalid' && err.terminal && /do not fit task regression/.test(err.message));
   });
 
+  it('warms each model up with one untimed batch before the timed ones: its time is reported apart, every sample keeps a timed latency', async () => {
+    const ev = await pool.run(evaluateJob());
+    const t = ev.timingsMs;
+    assert.ok(t, 'the worker reports its timings');
+    assert.ok(typeof t.warmup === 'number' && t.warmup > 0, `warm-up time ${t.warmup}`);
+    assert.ok(t.total >= t.dataset + t.sessions + t.warmup + t.batches, `the warm-up is inside the job's total: ${JSON.stringify(t)}`);
+    for (const run of [ev.candidate, ev.baseline!]) {
+      assert.equal(run.latencyMs.length, 300, 'one latency per sample, the warm-up batch not among them');
+      assert.ok([...run.latencyMs].every((ms) => ms > 0), 'every sample was timed');
+    }
+  });
+
   it('a released scope keeps nothing: the next scope reads the dataset again', async () => {
     const first = pool.scope();
     await first.run(evaluateJob());
