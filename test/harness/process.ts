@@ -1,7 +1,7 @@
 // Child processes for the local control plane and other real servers: logs to files, killed
 // as a group on teardown, and a registry so an interrupted run leaves nothing behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import net from 'node:net';
 
 export interface Managed {
@@ -72,8 +72,48 @@ export async function stopProcess(m: Managed, graceMs = 5000, signal: NodeJS.Sig
   clearTimeout(timer);
 }
 
-/** A free TCP port on 127.0.0.1 (bound and released; the caller binds it next). */
+/** The kernel's ephemeral range (source ports of outgoing connections), from /proc. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo!, hi!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a child to bind next. Drawn at random from below the kernel's
+ * ephemeral range: a port the kernel hands out for port 0 can be taken, between our release and
+ * the child's bind, as the source port of any outgoing connection on the machine (the likely cause
+ * of a SeaweedFS server exiting at start in CI); one below the range only by another listener.
+ * Never the same port twice in this process; checked bindable now.
+ */
 export async function freePort(): Promise<number> {
+  const [lo] = ephemeralRange();
+  const from = 20_000; // above the well-known defaults (kubelet 10248-10250, kube-scheduler 10259, SeaweedFS 18080-19333)
+  const to = lo - 1;
+  if (to - from >= 1000) {
+    for (let tries = 0; tries < 200; tries++) {
+      const port = from + Math.floor(Math.random() * (to - from + 1));
+      if (handedOut.has(port)) continue;
+      handedOut.add(port);
+      if (await bindable(port)) return port;
+    }
+  }
+  // No room below the range (or every try taken): the kernel's pick, as before.
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -81,6 +121,7 @@ export async function freePort(): Promise<number> {
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr ? addr.port : 0;
+      handedOut.add(port);
       srv.close(() => resolve(port));
     });
   });
