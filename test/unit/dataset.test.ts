@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatasetError, parseJsonlHoldout, parseNpy, readHoldout, sliceBatch } from '../../src/validation/dataset.js';
+import { DatasetError, parseJsonlHoldout, parseNpy, parseNpzHoldout, readHoldout, sliceBatch } from '../../src/validation/dataset.js';
+import { fileURLToPath } from 'node:url';
 import type { HoldoutData } from '../../src/validation/dataset.js';
 import { encodeNpy, encodeNpz, writeJsonl, writeNpz } from '../harness/datasets.js';
+
+const fixtures = fileURLToPath(new URL('../fixtures', import.meta.url));
 
 describe('validation/dataset', () => {
   let dir: string;
@@ -105,6 +108,43 @@ describe('validation/dataset', () => {
       const onlyLabels = join(dir, 'only-labels.npz');
       await writeNpz(onlyLabels, { label: { data: [0] } });
       await rejects(readHoldout(onlyLabels), /holds only label\.npy/);
+    });
+
+    it('views the largest stored array where the file was read, at any offset in the archive, instead of copying it', async () => {
+      // Entry names of 1 to 8 characters put the array's data at every offset modulo 8.
+      for (let len = 1; len <= 8; len++) {
+        const name = 'x'.repeat(len);
+        const values = Float64Array.from({ length: 64 * 3 }, (_, i) => i * 0.25 - 7);
+        const file = join(dir, `view-${len}.npz`);
+        await writeNpz(file, { [name]: { data: values, shape: [64, 3] }, label: { data: Float64Array.from({ length: 64 }, (_, i) => i % 2) } });
+        const x = (await readHoldout(file)).inputs[name]!.data as Float64Array;
+        assert.deepEqual(x, values, `name length ${len}`);
+        assert.equal(x.byteOffset % 8, 0);
+        assert.ok(x.buffer.byteLength > x.byteLength, `name length ${len}: the array is a view of the file's bytes (buffer ${x.buffer.byteLength} B), not a copy of its own ${x.byteLength} B`);
+      }
+    });
+
+    it('parseNpy views aligned data and copies misaligned data, the values the same', () => {
+      const npy = encodeNpy({ data: Float32Array.from([1.5, -2, 3.25]), shape: [3] });
+      const slab = new Uint8Array(npy.length + 1);
+      slab.set(npy, 0);
+      const aligned = parseNpy(slab.subarray(0, npy.length), 'f.npz', 'x');
+      assert.equal(aligned.data.buffer, slab.buffer, 'aligned: a view');
+      assert.deepEqual(aligned.data, Float32Array.from([1.5, -2, 3.25]));
+      slab.copyWithin(1, 0, npy.length); // (the view above now sees the moved bytes: it shares them)
+      const shifted = parseNpy(slab.subarray(1, 1 + npy.length), 'f.npz', 'x');
+      assert.notEqual(shifted.data.buffer, slab.buffer, 'misaligned: a copy');
+      assert.deepEqual(shifted.data, Float32Array.from([1.5, -2, 3.25]));
+    });
+
+    it('reads the numpy-written fixtures (scikit-learn holdouts) the same through readHoldout as from their bytes', async () => {
+      for (const f of ['cancer', 'digits', 'diabetes']) {
+        const file = join(fixtures, 'sklearn', `${f}-holdout.npz`);
+        const read = await readHoldout(file);
+        const parsed = parseNpzHoldout(await readFile(file), file);
+        assert.ok(read.count > 0, f);
+        assert.deepEqual(read, parsed, f);
+      }
     });
 
     it('detects corruption: CRC, truncation, not a zip', async () => {

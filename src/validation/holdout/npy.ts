@@ -68,15 +68,32 @@ export function parseNpy(bytes: Uint8Array, file: string, where: string): NpyArr
   if (start + nbytes > buf.length) {
     throw fail(`truncated data: shape (${shape.join(', ')}) of ${descr} needs ${nbytes} bytes, the file holds ${buf.length - start}`);
   }
-  // Copy into a fresh, aligned buffer: the data offset inside a zip is rarely a multiple of 8.
-  const raw = buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + start + nbytes);
-  let data: InputData;
-  switch (spec.dtype) {
-    case 'float32': data = new Float32Array(raw); break;
-    case 'float64': data = new Float64Array(raw); break;
-    case 'int32': data = new Int32Array(raw); break;
-    case 'int64': data = new BigInt64Array(raw); break;
-    case 'uint8': case 'bool': data = new Uint8Array(raw); break;
+  // A view of the bytes when the data starts on a multiple of its element size (the array then
+  // shares the caller's buffer: no second copy of a large holdout, no fresh pages to fault in);
+  // else a copy into a fresh, aligned buffer.
+  const at = buf.byteOffset + start;
+  const aligned = at % spec.size === 0;
+  const ab = aligned ? buf.buffer : buf.buffer.slice(at, at + nbytes);
+  const offset = aligned ? at : 0;
+  return { dtype: spec.dtype, shape, data: typedArray(spec.dtype, ab, offset, elements) };
+}
+
+function typedArray(dtype: InputDtype, ab: ArrayBufferLike, offset: number, elements: number): InputData {
+  switch (dtype) {
+    case 'float32': return new Float32Array(ab, offset, elements);
+    case 'float64': return new Float64Array(ab, offset, elements);
+    case 'int32': return new Int32Array(ab, offset, elements);
+    case 'int64': return new BigInt64Array(ab, offset, elements);
+    case 'uint8': case 'bool': return new Uint8Array(ab, offset, elements);
   }
-  return { dtype: spec.dtype, shape, data };
+}
+
+/** Where a .npy's data starts within its bytes (after the header), or undefined if it is not one. */
+export function npyDataStart(bytes: Uint8Array): number | undefined {
+  if (bytes.length < 12 || bytes[0] !== 0x93) return undefined;
+  const major = bytes[6];
+  const le16 = bytes[8]! | (bytes[9]! << 8);
+  if (major === 1) return 10 + le16;
+  if (major === 2 || major === 3) return 12 + le16 + ((bytes[10]! | (bytes[11]! << 8)) * 65536);
+  return undefined;
 }
