@@ -1,6 +1,6 @@
 // Benchmark: the pipeline's holdout evaluation (OnnxValidator, evaluation in a worker process)
 // against a bare onnxruntime-node loop over the same samples (src/onnx/session.ts, same session
-// options, same batch size, after warm-up), and the event-loop delay of the process holding the
+// options, same batch size, after the stage's one-batch warm-up), and the event-loop delay of the process holding the
 // validator while validations run in the worker pool.
 //
 //   npx tsx bench/holdout.ts [--runs 5] [--samples 10000] [--features 256] [--classes 10]
@@ -112,7 +112,7 @@ async function pipelineRun(v: OnnxValidator, c: Case, withBaseline: boolean): Pr
   return { totalMs, stageMs, workerInferenceMs: (h.latencyMs?.mean ?? NaN) * batches, passed: report.passed, reason: report.reason, sessionLoadMs: Number(report.full.sessionLoadMs ?? 0), sessionReused: h.sessionReused === true, ...(phasesMs ? { phasesMs } : {}), ...(typeof report.full.bootstrapMs === 'number' ? { bootstrapMs: report.full.bootstrapMs } : {}) };
 }
 
-/** The bare loop: same session options as the worker (1 intra-op thread, 1 inter-op), same batches, after warm-up. */
+/** The bare loop: same session options as the worker (1 intra-op thread, 1 inter-op), same batches, after the same warm-up (one batch). */
 async function bareRun(c: Case, modelPath: string): Promise<{ loopMs: number; sessionMs: number }> {
   const t0 = performance.now();
   const session = await openSession(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 });
@@ -124,7 +124,8 @@ async function bareRun(c: Case, modelPath: string): Promise<{ loopMs: number; se
     return { [inputName]: tensor('float32', c.x.subarray(start * per, (start + n) * per), [n, ...c.dims]) };
   };
   try {
-    for (let w = 0; w < 3; w++) await run(session, feedsAt(0));
+    // The stage's warm-up: one untimed batch (src/validation/worker/evaluate.ts warmUp).
+    await run(session, feedsAt(0));
     const t1 = performance.now();
     for (let start = 0; start < c.count; start += batch) {
       const out = await run(session, feedsAt(start));
