@@ -2,6 +2,7 @@
 // control plane. Pods are scheduled, get a pod-network IP, mount their ServiceAccount volume,
 // and a stopped node leaves nothing on the host.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { freshNamespace, type ControlPlane } from '../harness/controlplane.js';
 import { nodeName, type LocalNode } from '../harness/node.js';
@@ -49,8 +50,27 @@ describe('a real node (kubelet, containerd, runc)', function () {
   it('leaves no processes, mounts, network namespaces, cgroups or host paths once stopped', async () => {
     const shims = node.shimPids();
     const dir = node.dir;
-    await stopSharedNodeCluster();
-    assert.deepEqual(node.leftovers(), []);
+    // FAKE FAULT: a pod network namespace the CRI never tore down (seen after a CI run: five
+    // cni-* namespaces, no process in them), planted as the bridge plugin wires one: a veth whose
+    // far end is eth0 in it and whose near end sits on the node's cni0.
+    const planted = `cni-modelgate-fault-${process.pid}`;
+    const veth = `mgf${process.pid % 100_000}`;
+    const ip = (...a: string[]): void => {
+      const r = spawnSync('ip', a, { encoding: 'utf8' });
+      assert.equal(r.status, 0, `ip ${a.join(' ')}: ${r.stderr}`);
+    };
+    ip('netns', 'add', planted);
+    ip('-n', node.netns, 'link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', planted);
+    ip('-n', node.netns, 'link', 'set', veth, 'master', 'cni0');
+    const podNetns = readdirSync('/run/netns').filter((n) => n.startsWith('cni-'));
+    assert.ok(podNetns.includes(planted));
+    try {
+      await stopSharedNodeCluster();
+      assert.deepEqual(node.leftovers(), []);
+      for (const n of podNetns) assert.equal(existsSync(`/run/netns/${n}`), false, `pod network namespace ${n} is left`);
+    } finally {
+      if (existsSync(`/run/netns/${planted}`)) spawnSync('ip', ['netns', 'delete', planted]);
+    }
     // Checked again without the node's own bookkeeping:
     // Killed shims are adopted by pid 1, which reaps them when it gets to it: dead (a zombie) is gone.
     const running = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -264,6 +264,12 @@ export class LocalNode {
   }
 
   private sandboxNetns: string[] = [];
+
+  /** The pod network namespaces at the far end of this node's veths (`ip -o link` names each peer's). */
+  private podNetnsOnBridge(): string[] {
+    const r = spawnSync('ip', ['-n', this.netns, '-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
+    return [...(r.stdout ?? '').matchAll(/link-netns (cni-[0-9A-Za-z-]+)/g)].map((m) => `/run/netns/${m[1]}`);
+  }
   private killedShims: number[] = [];
 
   async stop(): Promise<void> {
@@ -315,6 +321,10 @@ export class LocalNode {
       }
     }
     await waitFor('the pods\' processes to exit', async () => (orphans().every((pid) => !isRunning(pid)) ? true : undefined), 10_000, 100).catch(() => undefined);
+    // A pod's network namespace the CRI never tore down (its sandbox not listed above, e.g. one
+    // being set up as the node stopped) is still wired to this node's bridge: its veth's peer
+    // names it. Found before this node's namespace goes, which takes the veths with it.
+    for (const ns of this.podNetnsOnBridge()) if (!this.sandboxNetns.includes(ns)) this.sandboxNetns.push(ns);
     for (const m of this.ourMounts()) spawnSync('umount', ['-l', m]);
     for (const m of this.sandboxNetns) rmSync(m, { force: true });
     spawnSync('ip', ['netns', 'delete', this.netns]);
