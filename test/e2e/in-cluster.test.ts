@@ -169,7 +169,11 @@ describe('the operator in the cluster, on real pods', function () {
     assert.ok(failed, 'the measurement that decided it is recorded');
     assert.equal(failed.metric, 'conversion-rate');
     assert.ok(failed.value !== undefined && failed.baseline !== undefined && failed.value < failed.baseline * 0.9, `value ${failed.value} vs baseline ${failed.baseline}`);
-    assert.ok(failed.baseline > 0.25 && failed.value < 0.22, `the numbers are those of the pods (0.3 before, 0.18 after): ${failed.value} vs ${failed.baseline}`);
+    // The pods' numbers: v1 converts at 0.3, v2 at 0.18. The deciding value is the first to cross
+    // the threshold, so it sits anywhere between 0.18 and 0.9 × the baseline: a 10 s window holds
+    // about 75 clicks here, one standard deviation of its ratio is 0.044 (a CI run saw 0.237).
+    assert.ok(failed.baseline > 0.25 && failed.baseline < 0.35, `the baseline is v1's pods' rate (0.3): ${failed.baseline}`);
+    assert.ok(failed.value > 0.05, `the value is v2's pods' rate (0.18), not an empty series: ${failed.value}`);
 
     // Back on v1, on real pods that fetched v1 again and report its digest.
     const d = await getJson<{ metadata: { annotations?: Record<string, string> }; spec: { template: { spec: { containers: Array<{ env: Array<{ name: string; value?: string }> }> } } } }>(c.cp, ns, 'deployment', 'ranker');
