@@ -264,13 +264,13 @@ export class LocalNode {
   }
 
   private sandboxNetns: string[] = [];
+  private killedShims: number[] = [];
 
   /** The pod network namespaces at the far end of this node's veths (`ip -o link` names each peer's). */
   private podNetnsOnBridge(): string[] {
     const r = spawnSync('ip', ['-n', this.netns, '-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
     return [...(r.stdout ?? '').matchAll(/link-netns (cni-[0-9A-Za-z-]+)/g)].map((m) => `/run/netns/${m[1]}`);
   }
-  private killedShims: number[] = [];
 
   async stop(): Promise<void> {
     if (this.stopped) return;

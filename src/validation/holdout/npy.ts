@@ -25,22 +25,9 @@ const DTYPES: Record<string, { dtype: InputDtype; size: number }> = {
 export function parseNpy(bytes: Uint8Array, file: string, where: string): NpyArray {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const fail = (message: string): DatasetError => new DatasetError(file, `${file} array ${where}: ${message}`, undefined, where);
-  if (buf.length < 10 || buf[0] !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY') {
-    throw fail('not a .npy array (bad magic); save it with numpy.save / numpy.savez');
-  }
-  const major = buf[6] as number;
-  let headerLen: number;
-  let headerStart: number;
-  if (major === 1) {
-    headerLen = buf.readUInt16LE(8);
-    headerStart = 10;
-  } else if (major === 2 || major === 3) {
-    if (buf.length < 12) throw fail('truncated header');
-    headerLen = buf.readUInt32LE(8);
-    headerStart = 12;
-  } else {
-    throw fail(`unsupported .npy format version ${major}; save with numpy's default format`);
-  }
+  const span = headerSpan(buf);
+  if (typeof span === 'string') throw fail(span);
+  const { major, headerStart, headerLen } = span;
   if (headerStart + headerLen > buf.length) throw fail('truncated header');
   const header = buf.toString(major === 3 ? 'utf8' : 'latin1', headerStart, headerStart + headerLen);
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
@@ -88,12 +75,25 @@ function typedArray(dtype: InputDtype, ab: ArrayBufferLike, offset: number, elem
   }
 }
 
+/**
+ * Where a .npy's header text lies: after the magic, the version and the length field (2 bytes in
+ * version 1, 4 in versions 2 and 3). A string says why there is none.
+ */
+function headerSpan(buf: Buffer): { major: number; headerStart: number; headerLen: number } | string {
+  if (buf.length < 10 || buf[0] !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY') {
+    return 'not a .npy array (bad magic); save it with numpy.save / numpy.savez';
+  }
+  const major = buf[6] as number;
+  if (major === 1) return { major, headerStart: 10, headerLen: buf.readUInt16LE(8) };
+  if (major === 2 || major === 3) {
+    if (buf.length < 12) return 'truncated header';
+    return { major, headerStart: 12, headerLen: buf.readUInt32LE(8) };
+  }
+  return `unsupported .npy format version ${major}; save with numpy's default format`;
+}
+
 /** Where a .npy's data starts within its bytes (after the header), or undefined if it is not one. */
 export function npyDataStart(bytes: Uint8Array): number | undefined {
-  if (bytes.length < 12 || bytes[0] !== 0x93) return undefined;
-  const major = bytes[6];
-  const le16 = bytes[8]! | (bytes[9]! << 8);
-  if (major === 1) return 10 + le16;
-  if (major === 2 || major === 3) return 12 + le16 + ((bytes[10]! | (bytes[11]! << 8)) * 65536);
-  return undefined;
+  const span = headerSpan(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  return typeof span === 'string' ? undefined : span.headerStart + span.headerLen;
 }

@@ -84,6 +84,13 @@ function readCentralDirectory(buf: Buffer, file: string): ZipEntry[] {
   return entries;
 }
 
+/** Where an entry's data starts: after its local file header (30 bytes, then name and extra); undefined if that header is not there. */
+function localDataStart(buf: Buffer, entry: ZipEntry): number | undefined {
+  const lh = entry.localOffset;
+  if (lh + 30 > buf.length || buf.readUInt32LE(lh) !== 0x04034b50) return undefined;
+  return lh + 30 + buf.readUInt16LE(lh + 26) + buf.readUInt16LE(lh + 28);
+}
+
 /**
  * How far (0–7 bytes) to move an archive's bytes towards the start of their buffer so that the
  * largest stored (uncompressed) array's data is 8-byte aligned, and parseNpy can view it in place
@@ -96,9 +103,8 @@ export function storedAlignmentShift(bytes: Uint8Array, file: string): number {
     let best: { start: number; size: number } | undefined;
     for (const entry of readCentralDirectory(buf, file)) {
       if (entry.method !== 0 || entry.size <= (best?.size ?? 0)) continue;
-      const lh = entry.localOffset;
-      if (lh + 30 > buf.length || buf.readUInt32LE(lh) !== 0x04034b50) continue;
-      const dataStart = lh + 30 + buf.readUInt16LE(lh + 26) + buf.readUInt16LE(lh + 28);
+      const dataStart = localDataStart(buf, entry);
+      if (dataStart === undefined) continue;
       const inNpy = npyDataStart(buf.subarray(dataStart, Math.min(buf.length, dataStart + 12)));
       if (inNpy !== undefined) best = { start: dataStart + inNpy, size: entry.size };
     }
@@ -118,9 +124,8 @@ export function parseNpzArraysWith(zlib: ZipCodec, bytes: Uint8Array, file: stri
       new DatasetError(file, `${file} entry ${entry.name}: ${message}`, undefined, entry.name);
     if (!entry.name.endsWith('.npy')) throw fail('is not a .npy array; an .npz holds only .npy arrays (numpy.savez)');
     if (entry.flags & 1) throw fail('is encrypted; save the arrays without encryption');
-    const lh = entry.localOffset;
-    if (lh + 30 > buf.length || buf.readUInt32LE(lh) !== 0x04034b50) throw fail('bad local file header (corrupt zip)');
-    const dataStart = lh + 30 + buf.readUInt16LE(lh + 26) + buf.readUInt16LE(lh + 28);
+    const dataStart = localDataStart(buf, entry);
+    if (dataStart === undefined) throw fail('bad local file header (corrupt zip)');
     if (dataStart + entry.compressedSize > buf.length) throw fail('truncated (data beyond the end of the file)');
     const stored = buf.subarray(dataStart, dataStart + entry.compressedSize);
     let raw: Uint8Array;

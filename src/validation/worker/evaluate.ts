@@ -169,9 +169,10 @@ export async function evaluate(job: EvaluateJob, scope: ScopeCache | undefined):
     // A fixed batch dimension wins.
     const d0 = accs[0]!.info.inputs[0]?.shape[0];
     if (typeof d0 === 'number' && d0 > 0) batchSize = d0;
-    const warmupMs = data && data.count > 0 ? await warmUp(accs, data, batchSize) : 0;
+    const samples = data && data.count > 0 ? data : undefined;
+    const warmupMs = samples ? await warmUp(accs, samples, batchSize) : 0;
     const tw = performance.now();
-    const { labels, labelWidth } = data && data.count > 0 ? await runAll(accs, data, batchSize) : { labels: new Float64Array(0), labelWidth: 1 };
+    const { labels, labelWidth } = samples ? await runAll(accs, samples, batchSize) : { labels: new Float64Array(0), labelWidth: 1 };
     t3 = performance.now();
     const result: EvaluateResultWire = {
       count: data?.count ?? 0,
